@@ -1,0 +1,18 @@
+# The hardware abstraction layer: the only code that touches a board's hardware. One module per board
+# family; this package picks the one for the interpreter it runs on. Every family offers the same names:
+#   board_info() -> dict         board name, family, heap size, radio MAC (hex) or None
+#   serial() -> Serial            the USB serial port shared with the REPL: async read(), write(data)
+#   radio() -> Radio or None      hub/meter link: mac, async send(peer, data) -> bool, async recv()
+#   ticks_ms(), free_heap()       clock and RAM, passed into the core (which reads neither itself)
+#   run(coro)                     run the firmware's main coroutine as the board does
+#   break_to_repl()               leave the firmware for the REPL (a 0x03 arrived on the serial port)
+import sys
+
+if sys.platform == "esp32":
+    from hal.esp32 import *  # noqa: F401,F403
+elif sys.platform == "rp2":
+    from hal.rp2 import *  # noqa: F401,F403
+elif sys.platform == "webassembly":
+    from hal.virtual import *  # noqa: F401,F403
+else:
+    raise ImportError("no HAL for platform " + sys.platform)

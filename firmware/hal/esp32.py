@@ -1,0 +1,67 @@
+# HAL of ESP32 boards (DevKitC, S3 DevKitC): USB serial shared with the REPL, ESP-NOW radio.
+import asyncio
+from binascii import hexlify
+
+from micropython import const
+
+from hal.realboard import break_to_repl, free_heap, heap_size, load_description, serial, ticks_ms  # noqa: F401
+
+_MAX_PEERS = const(16)  # ESP-NOW allows 20 peers (fewer when encrypted); keep headroom
+_BROADCAST = b"\xff" * 6
+
+
+_DESCRIPTION = load_description({"board": "esp32-devkitc", "family": "esp32", "link": {"type": "espnow"}})
+_radio = None
+
+
+def board_info():
+    r = radio()
+    return {
+        "board": _DESCRIPTION.get("board", "esp32"),
+        "family": "esp32",
+        "heap": heap_size(),
+        "mac": hexlify(r.mac).decode() if r else None,
+        "virtual": False,
+    }
+
+
+class EspNowRadio:
+    def __init__(self):
+        import aioespnow
+        import network
+
+        station = network.WLAN(network.STA_IF)
+        station.active(True)
+        self.mac = station.config("mac")
+        self._espnow = aioespnow.AIOESPNow()
+        self._espnow.active(True)
+        self._peers = []
+
+    def _ensure_peer(self, peer):
+        if peer in self._peers:
+            return
+        if len(self._peers) >= _MAX_PEERS:
+            self._espnow.del_peer(self._peers.pop(0))
+        self._espnow.add_peer(peer)
+        self._peers.append(peer)
+
+    async def send(self, peer, data):
+        self._ensure_peer(peer)
+        # For unicast, asend waits for the peer's MAC-layer ack, like the virtual radio's status.
+        return bool(await self._espnow.asend(peer, data, peer != _BROADCAST))
+
+    async def recv(self):
+        peer, data = await self._espnow.arecv()
+        return bytes(peer), bytes(data)
+
+
+def radio():
+    global _radio
+    link = _DESCRIPTION.get("link") or {}
+    if _radio is None and link.get("type", "espnow") == "espnow":
+        _radio = EspNowRadio()
+    return _radio
+
+
+def run(main):
+    asyncio.run(main)

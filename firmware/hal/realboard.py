@@ -1,0 +1,36 @@
+# What ESP32 and RP2040 boards have alike: the board description on flash (board.json, copied there by
+# deploy), the clock, the GC heap and the USB serial port shared with the REPL.
+import gc
+import json
+import time
+
+from hal.usbrepl import UsbReplSerial, break_to_repl  # noqa: F401
+
+_serial = None
+
+
+def load_description(default):
+    try:
+        with open("board.json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def ticks_ms():
+    return time.ticks_ms()
+
+
+def free_heap():
+    return gc.mem_free()
+
+
+def heap_size():
+    return gc.mem_alloc() + gc.mem_free()
+
+
+def serial():
+    global _serial
+    if _serial is None:
+        _serial = UsbReplSerial()
+    return _serial

@@ -1,0 +1,92 @@
+# HAL of the virtual board: MicroPython WebAssembly under the Node.js harness (boards/virtual/board.mjs),
+# which registers the `vboard` module. Serial bytes and radio frames come from JavaScript promises,
+# which asyncio awaits on Node's event loop; the flash is the VM's /flash, written through to the host.
+import asyncio
+import binascii
+import json
+import sys
+import time
+
+import vboard
+
+_INFO = json.loads(vboard.info())
+
+
+def board_info():
+    return {
+        "board": _INFO["board"],
+        "family": _INFO["family"],
+        "heap": _INFO["heap"],
+        "mac": _INFO["mac"].replace(":", "") if _INFO["mac"] else None,
+        "virtual": True,
+    }
+
+
+def ticks_ms():
+    return time.ticks_ms()
+
+
+def free_heap():
+    # This port only collects garbage between calls from JavaScript and counts the room it could grow
+    # into as free, so gc.mem_free() says little here; the harness measures the live heap after each
+    # of its collections, and the board's heap less that is what a board would have free.
+    return max(0, _INFO["heap"] - vboard.heap_live())
+
+
+class Serial:
+    async def read(self):
+        # The harness never hands over bytes past a 0x03 in one chunk (see board.mjs).
+        return bytes(await vboard.serial_read())
+
+    def write(self, data):
+        vboard.serial_write(binascii.hexlify(data).decode())
+
+
+class Radio:
+    def __init__(self, mac_hex):
+        self.mac = binascii.unhexlify(mac_hex)
+
+    async def send(self, peer, data):
+        status = await vboard.radio_send(
+            binascii.hexlify(peer).decode(), binascii.hexlify(data).decode()
+        )
+        return status == 0
+
+    async def recv(self):
+        frame = await vboard.radio_recv()
+        return binascii.unhexlify(frame.src), bytes(frame.data)
+
+
+_serial = Serial()
+_radio = Radio(_INFO["mac"].replace(":", "")) if _INFO["mac"] else None
+
+
+def serial():
+    return _serial
+
+
+def radio():
+    return _radio
+
+
+def break_to_repl():
+    raise KeyboardInterrupt
+
+
+def run(main):
+    # On a board asyncio.run() blocks until the firmware stops; here asyncio runs on Node's event loop,
+    # so the firmware runs as a task and the harness is told when it stops, to hand the port to the REPL.
+    async def supervise():
+        reason = "main returned"
+        try:
+            await main
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt: firmware stopped, REPL follows")
+            reason = "break"
+        except Exception as error:  # a crash must still leave the board reachable through its REPL
+            sys.print_exception(error)
+            reason = "crashed"
+        vboard.firmware_stopped(reason)
+
+    vboard.firmware_started()
+    asyncio.create_task(supervise())

@@ -1,0 +1,72 @@
+# Boot entry of every meterlab board: reads the board's role from config.json, wires the core to the
+# HAL and runs the loop. The same file runs on ESP32, RP2040 and the virtual board; only `hal` differs.
+import asyncio
+import json
+
+import hal
+from meterfw import __version__, framing, link
+from meterfw.device import ACTION_RADIO_SEND, DeviceCore, role_from_config
+
+_BREAK = b"\x03"
+_RADIO_TIMEOUT_S = 2
+
+
+def read_config():
+    try:
+        with open("config.json") as f:
+            return json.load(f)
+    except OSError:
+        return {}
+    except ValueError:
+        print("config.json is not valid JSON; running unconfigured")
+        return {}
+
+
+async def forward_radio(radio, serial):
+    # Until the roles consume radio frames themselves, every frame heard is shown to the host.
+    while True:
+        peer, data = await radio.recv()
+        serial.write(framing.encode(link.radio_received(peer, data)))
+
+
+async def perform(action, radio):
+    if action[0] == ACTION_RADIO_SEND:
+        try:
+            acknowledged = await asyncio.wait_for(radio.send(action[1], action[2]), _RADIO_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            acknowledged = False
+        return link.radio_sent(acknowledged)
+    return None
+
+
+async def serve_serial(core, serial, radio):
+    decoder = framing.FrameDecoder()
+    while True:
+        data = await serial.read()
+        cut = data.find(_BREAK)
+        for payload in decoder.feed(data if cut < 0 else data[:cut]):
+            answer, action = core.handle(payload, hal.ticks_ms(), hal.free_heap())
+            if action is not None:
+                answer = await perform(action, radio)
+            if answer is not None:
+                serial.write(framing.encode(answer))
+        if cut >= 0:
+            hal.break_to_repl()
+
+
+async def main():
+    info = hal.board_info()
+    radio = hal.radio()
+    serial = hal.serial()
+    core = DeviceCore(role_from_config(read_config()), __version__, info["board"], info["family"], radio is not None)
+    tasks = []
+    if radio is not None:
+        tasks.append(asyncio.create_task(forward_radio(radio, serial)))
+    try:
+        await serve_serial(core, serial, radio)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+hal.run(main())

@@ -1,0 +1,5 @@
+import sys
+
+from meterlab.cli import main
+
+sys.exit(main())

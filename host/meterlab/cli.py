@@ -1,0 +1,154 @@
+"""The `meterlab` command: one function a command, one table of commands, one place errors are shown.
+
+Expected failures (a board that does not answer, a bad argument) print one line, `meterlab: ...`, and
+exit 1; only a bug shows a traceback.
+"""
+import argparse
+import sys
+
+from meterlab import __version__
+
+
+class CommandError(Exception):
+    pass
+
+
+def cmd_virtual_start(args):
+    from meterlab.boards.virtual import VirtualBoard, run_foreground
+
+    board = VirtualBoard(
+        args.state, role=args.role, board=args.board, listen=args.listen, radio=args.radio,
+        mac=args.mac, deploy=not args.no_deploy,
+    )
+    return run_foreground(board)
+
+
+def cmd_virtual_radio(args):
+    from meterlab.boards.radio import parse_delay, run_broker
+
+    try:
+        delay = parse_delay(args.delay_ms)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return run_broker(args.listen, loss=args.loss, duplicate=args.duplicate, corrupt=args.corrupt,
+                      delay_ms=delay, seed=args.seed)
+
+
+def cmd_boards(args):
+    from serial.tools import list_ports
+
+    from meterlab.boards.virtual import running_boards
+
+    ports = sorted(list_ports.comports(), key=lambda p: p.device)
+    print("serial ports:")
+    if not ports:
+        print("  (none)")
+    for port in ports:
+        ids = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None else "-"
+        print(f"  {port.device:<20} {ids:<10} {port.description}")
+    print("virtual boards:")
+    boards = running_boards()
+    if not boards:
+        print("  (none)")
+    for board in boards:
+        radio = f" radio {board['mac']}" if board.get("mac") else ""
+        print(f"  {board['url']:<28} {board.get('role') or '-':<6} {board['board']:<18} "
+              f"pid {board['pid']}{radio}  {board['state']}")
+    return 0
+
+
+def cmd_ping(args):
+    import time
+
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    with BoardConnection(args.url, timeout=args.timeout) as connection:
+        client = BoardClient(connection)
+        for i in range(args.count):
+            started = time.monotonic()
+            pong = client.ping(timeout=args.timeout)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            print(f"{args.url}: role={pong.role} firmware={pong.version} board={pong.board} "
+                  f"({pong.family}) free_heap={pong.free_heap} uptime={pong.uptime_ms / 1000:.1f}s "
+                  f"rtt={elapsed_ms:.1f}ms")
+            if i + 1 < args.count:
+                time.sleep(args.interval)
+    return 0
+
+
+def cmd_demo(args):
+    from meterlab.demo import run_demo
+
+    return run_demo(workdir=args.workdir)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="meterlab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"meterlab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    virtual = commands.add_parser("virtual", help="virtual boards and their radio")
+    virtual_commands = virtual.add_subparsers(dest="virtual_command", required=True, metavar="COMMAND")
+    start = virtual_commands.add_parser(
+        "start", help="run one virtual board in the foreground",
+        description="Run one virtual board: the firmware in real MicroPython (WebAssembly), its USB "
+                    "serial port on a loopback TCP port (open it as socket://HOST:PORT).")
+    start.add_argument("--role", choices=("esme", "gsme", "chf"),
+                       help="board role written to its config.json (default: keep the one on its flash)")
+    start.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+                       help="where to serve the serial port (port 0: any free port; default %(default)s)")
+    start.add_argument("--state", required=True, metavar="DIR",
+                       help="the board's flash and identity; reuse it to power-cycle the same board")
+    start.add_argument("--board", default="esp32",
+                       help="esp32, rp2040 or a board in boards/ (default %(default)s)")
+    start.add_argument("--radio", metavar="HOST:PORT", help="join the virtual radio at this address")
+    start.add_argument("--mac", help="radio MAC for a new board (default: random, kept in DIR)")
+    start.add_argument("--no-deploy", action="store_true",
+                       help="boot what is on the flash instead of deploying the repository's firmware")
+    start.set_defaults(handler=cmd_virtual_start)
+
+    radio = virtual_commands.add_parser(
+        "radio", help="run the virtual radio (ESP-NOW stand-in) in the foreground")
+    radio.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT")
+    radio.add_argument("--loss", type=float, default=0.0, help="probability a frame is lost")
+    radio.add_argument("--duplicate", type=float, default=0.0, help="probability a frame arrives twice")
+    radio.add_argument("--corrupt", type=float, default=0.0, help="probability bits of a frame flip")
+    radio.add_argument("--delay-ms", default="0", metavar="MIN[:MAX]", help="delivery delay in ms")
+    radio.add_argument("--seed", type=int, help="seed for a reproducible run")
+    radio.set_defaults(handler=cmd_virtual_radio)
+
+    boards = commands.add_parser("boards", help="list serial ports and running virtual boards")
+    boards.set_defaults(handler=cmd_boards)
+
+    ping = commands.add_parser("ping", help="round-trip a frame to a board and show what it says")
+    ping.add_argument("url", help="/dev/ttyUSB0, COM3, socket://127.0.0.1:PORT, ...")
+    ping.add_argument("--count", type=int, default=1)
+    ping.add_argument("--interval", type=float, default=1.0, help="seconds between pings")
+    ping.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
+    ping.set_defaults(handler=cmd_ping)
+
+    demo = commands.add_parser("demo", help="start virtual boards and show the system working")
+    demo.add_argument("--workdir", help="keep the boards' state here (default: a temporary folder)")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    from meterlab.boards.descriptions import BoardDescriptionError
+    from meterlab.boards.virtual import VirtualBoardError
+    from meterlab.transport import TransportError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (CommandError, TransportError, VirtualBoardError, BoardDescriptionError) as error:
+        sys.stdout.flush()
+        print(f"meterlab: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The board protocol client: board-protocol messages (meterfw.link) over a BoardConnection.
+
+Transport (bytes and frames) lives in meterlab.transport; this layer knows requests and answers; the CLI
+and the test suites are its users."""
+import os
+
+from meterfw import link
+from meterlab.transport import TransportError
+
+
+class BoardRefused(TransportError):
+    """The board answered a request with ERROR."""
+
+
+class UnexpectedAnswer(TransportError):
+    pass
+
+
+class BoardClient:
+    def __init__(self, connection):
+        self.connection = connection
+        self.radio_frames = []  # RADIO_RECEIVED frames that arrived while waiting for something else
+
+    def _request(self, payload, answer_kind, timeout, accept=None):
+        kind = payload[0]
+
+        def is_answer(frame):
+            if not frame:
+                return False
+            if frame[0] == link.RADIO_RECEIVED:
+                self.radio_frames.append(_radio_frame(frame))
+                return False
+            if frame[0] == link.ERROR:
+                return len(frame) == 3 and frame[1] == kind
+            return frame[0] == answer_kind and (accept is None or accept(frame))
+
+        answer = self.connection.request(payload, timeout=timeout, accept=is_answer)
+        if answer[0] == link.ERROR:
+            raise BoardRefused(f"{self.connection.url}: {link.describe_error(answer)}")
+        return answer
+
+    def ping(self, timeout=None):
+        nonce = int.from_bytes(os.urandom(4), "big")
+        answer = self._request(
+            link.ping(nonce), link.PONG, timeout,
+            accept=lambda frame: len(frame) >= 5 and int.from_bytes(frame[1:5], "big") == nonce,
+        )
+        try:
+            return link.parse_pong(answer)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad PONG: {error}") from None
+
+    def radio_send(self, peer, data, timeout=None):
+        """Have the board transmit on its hub/meter link; True if the peer acknowledged."""
+        answer = self._request(link.radio_send(peer, data), link.RADIO_SENT, timeout)
+        return answer[1:] == b"\x01"
+
+    def radio_receive(self, timeout=None):
+        """The next (peer, data) the board heard on its link."""
+        if self.radio_frames:
+            return self.radio_frames.pop(0)
+        while True:
+            frame = self.connection.receive(timeout=timeout)
+            if frame and frame[0] == link.RADIO_RECEIVED:
+                return _radio_frame(frame)
+
+
+def _radio_frame(frame):
+    if len(frame) < 1 + link.ADDRESS_BYTES + 1:
+        raise UnexpectedAnswer("RADIO_RECEIVED frame too short")
+    return bytes(frame[1 : 1 + link.ADDRESS_BYTES]), bytes(frame[1 + link.ADDRESS_BYTES :])
