@@ -61,19 +61,37 @@ def cmd_ping(args):
     import time
 
     from meterlab.client import BoardClient
-    from meterlab.transport import BoardConnection
+    from meterlab.transport import BoardConnection, BoardTimeout
 
     with BoardConnection(args.url, timeout=args.timeout) as connection:
         client = BoardClient(connection)
         for i in range(args.count):
             started = time.monotonic()
-            pong = client.ping(timeout=args.timeout)
-            elapsed_ms = (time.monotonic() - started) * 1000
-            print(f"{args.url}: role={pong.role} firmware={pong.version} board={pong.board} "
-                  f"({pong.family}) free_heap={pong.free_heap} uptime={pong.uptime_ms / 1000:.1f}s "
-                  f"rtt={elapsed_ms:.1f}ms")
+            try:
+                pong = client.ping(timeout=args.timeout)
+            except BoardTimeout as error:
+                raise CommandError(
+                    f"{error}. Is the firmware running? A board left at the MicroPython REPL (by mpremote "
+                    f"or a Ctrl-C) starts it again with `meterlab restart {args.url}`."
+                ) from None
+            print_pong(args.url, pong, (time.monotonic() - started) * 1000)
             if i + 1 < args.count:
                 time.sleep(args.interval)
+    return 0
+
+
+def print_pong(url, pong, elapsed_ms=None):
+    rtt = f" rtt={elapsed_ms:.1f}ms" if elapsed_ms is not None else ""
+    print(f"{url}: role={pong.role} firmware={pong.version} board={pong.board} ({pong.family}) "
+          f"free_heap={pong.free_heap} uptime={pong.uptime_ms / 1000:.1f}s{rtt}")
+
+
+def cmd_restart(args):
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    with BoardConnection(args.url, timeout=args.timeout) as connection:
+        print_pong(args.url, BoardClient(connection).restart(timeout=args.timeout))
     return 0
 
 
@@ -127,6 +145,12 @@ def build_parser():
     ping.add_argument("--interval", type=float, default=1.0, help="seconds between pings")
     ping.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
     ping.set_defaults(handler=cmd_ping)
+
+    restart = commands.add_parser(
+        "restart", help="soft-reset a board into its firmware (after mpremote or Ctrl-C left it at the REPL)")
+    restart.add_argument("url")
+    restart.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the firmware")
+    restart.set_defaults(handler=cmd_restart)
 
     demo = commands.add_parser("demo", help="start virtual boards and show the system working")
     demo.add_argument("--workdir", help="keep the boards' state here (default: a temporary folder)")

@@ -3,9 +3,15 @@
 Transport (bytes and frames) lives in meterlab.transport; this layer knows requests and answers; the CLI
 and the test suites are its users."""
 import os
+import time
 
 from meterfw import link
-from meterlab.transport import TransportError
+from meterlab.transport import BoardTimeout, TransportError
+
+# From wherever the board is (firmware running, friendly or raw REPL), to a soft reset that runs
+# main.py: Ctrl-C stops the firmware or clears the REPL line, Ctrl-B leaves raw mode, Ctrl-D on the
+# empty line of the friendly REPL soft-resets, and a soft reset from the friendly REPL runs main.py.
+RESTART_KEYS = b"\r\x03\x03\r\x02\x04"
 
 
 class BoardRefused(TransportError):
@@ -50,6 +56,22 @@ class BoardClient:
         except link.LinkError as error:
             raise UnexpectedAnswer(f"{self.connection.url}: bad PONG: {error}") from None
 
+    def restart(self, timeout=10.0):
+        """Soft-reset the board into its firmware (after mpremote or a Ctrl-C left it at the REPL),
+        then wait until the firmware answers a ping; returns that PONG."""
+        self.connection.send_unframed(RESTART_KEYS)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.ping(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+            except BoardTimeout:
+                if time.monotonic() >= deadline:
+                    raise BoardTimeout(
+                        f"{self.connection.url}: the firmware did not answer within {timeout:g} s of a "
+                        "soft reset (is meterlab's firmware on the board? `mpremote connect PORT repl` shows "
+                        "what it prints)"
+                    ) from None
+
     def radio_send(self, peer, data, timeout=None):
         """Have the board transmit on its hub/meter link; True if the peer acknowledged."""
         answer = self._request(link.radio_send(peer, data), link.RADIO_SENT, timeout)
@@ -59,8 +81,14 @@ class BoardClient:
         """The next (peer, data) the board heard on its link."""
         if self.radio_frames:
             return self.radio_frames.pop(0)
+        if timeout is None:
+            timeout = self.connection.timeout
+        deadline = time.monotonic() + timeout
         while True:
-            frame = self.connection.receive(timeout=timeout)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BoardTimeout(f"{self.connection.url}: no radio frame within {timeout:g} s")
+            frame = self.connection.receive(timeout=remaining)
             if frame and frame[0] == link.RADIO_RECEIVED:
                 return _radio_frame(frame)
 

@@ -3,39 +3,15 @@
 At this stage it shows the foundation: the boards boot the firmware, answer over their serial ports,
 and talk to each other over the radio. Later stages add commissioning, ownership, tariffs and attacks.
 """
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from meterlab.boards.virtual import VirtualBoard
+from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient
 from meterlab.transport import BoardConnection
 
 BOARDS = (("chf", "esp32"), ("esme", "esp32"), ("gsme", "rp2040"))
-_RADIO_READY = re.compile(r"virtual radio listening on (\S+?),")
-
-
-class RadioProcess:
-    """`meterlab virtual radio` in the background."""
-
-    def __init__(self, log, **impairments):
-        command = [sys.executable, "-m", "meterlab", "virtual", "radio", "--listen", "127.0.0.1:0"]
-        for name, value in impairments.items():
-            command += [f"--{name.replace('_', '-')}", str(value)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.process.stdout.readline()
-        match = _RADIO_READY.search(line)
-        if not match:
-            self.process.kill()
-            raise RuntimeError(f"virtual radio did not start: {line.strip() or 'no output'}")
-        self.address = match.group(1)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(5)
 
 
 def step(text):
@@ -49,7 +25,7 @@ def run_demo(workdir=None):
         root.mkdir(parents=True, exist_ok=True)
         log = open(root / "demo.log", "w")
         step("virtual radio (ESP-NOW stand-in): 5% loss, 2-20 ms delay")
-        radio = RadioProcess(log, loss=0.05, delay_ms="2:20", seed=1)
+        radio = VirtualRadio(log=log, loss=0.05, delay_ms="2:20", seed=1)
         print(f"radio at {radio.address}")
         boards = []
         try:

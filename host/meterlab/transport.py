@@ -87,6 +87,12 @@ class BoardConnection:
             self._port.write(frame)
             self._port.flush()
 
+    def send_unframed(self, data):
+        """Write bytes outside the framing: keystrokes for the MicroPython REPL that shares the port."""
+        with self._port_errors():
+            self._port.write(data)
+            self._port.flush()
+
     def receive(self, timeout=None):
         """The next valid payload. BoardTimeout if none completes within timeout seconds (default: the
         connection's); a partial frame is kept for the next call."""

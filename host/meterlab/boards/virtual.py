@@ -20,12 +20,14 @@ import time
 from pathlib import Path
 
 from meterlab.boards.descriptions import load_board
+from meterlab.boards.firmware import firmware_files
 from meterlab.paths import FIRMWARE_DIR, VIRTUAL_HARNESS_DIR
 
 READY_PREFIX = "meterlab-virtual-board ready"
 READY_TIMEOUT_S = 60
 ROLES = ("esme", "gsme", "chf")
 _READY_RE = re.compile(r"serial=(socket://\S+)")
+_RADIO_READY_RE = re.compile(r"virtual radio listening on (\S+?),")
 
 
 class VirtualBoardError(RuntimeError):
@@ -109,10 +111,7 @@ def deploy_to_state(state_dir, board, role=None):
     Only firmware files are written (changed ones only) and firmware files the last deploy wrote that
     no longer exist are removed; keys, counters and other data on the flash are left alone."""
     flash = Path(state_dir) / "flash"
-    wanted = {}
-    for source in sorted(FIRMWARE_DIR.rglob("*.py")):
-        if "__pycache__" not in source.parts:
-            wanted[source.relative_to(FIRMWARE_DIR).as_posix()] = source.read_bytes()
+    wanted = {path.relative_to(FIRMWARE_DIR).as_posix(): path.read_bytes() for path in firmware_files()}
     wanted["board.json"] = json.dumps(board, indent=1).encode()
     manifest_file = Path(state_dir) / "deployed.json"
     previous = json.loads(manifest_file.read_text()) if manifest_file.exists() else []
@@ -240,6 +239,40 @@ class VirtualBoard:
 
     def __enter__(self):
         self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class VirtualRadio:
+    """`meterlab virtual radio` in the background, for tests and the demo; `.address` is HOST:PORT."""
+
+    def __init__(self, log=None, **impairments):
+        command = [sys.executable, "-m", "meterlab", "virtual", "radio", "--listen", "127.0.0.1:0"]
+        for name, value in impairments.items():
+            command += [f"--{name.replace('_', '-')}", str(value)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.process.stdout.readline()
+        match = _RADIO_READY_RE.search(line)
+        if not match:
+            self.process.kill()
+            self.process.wait()
+            raise VirtualBoardError(f"virtual radio did not start: {line.strip() or 'no output'}")
+        self.address = match.group(1)
+        self.host, port = self.address.rsplit(":", 1)
+        self.port = int(port)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc):
