@@ -375,6 +375,30 @@ class Radio {
 // ---------------------------------------------------------------------------------------------------
 // The board: a VM, its serial port, its modes.
 
+// Run in each fresh VM before boot.py: the board's filesystem is /flash (cwd and import path), and
+// os.ilistdir gives sizes as a board's littlefs/FAT does (this port's POSIX VFS leaves them out, so
+// `mpremote fs ls` would show 0 for every file). Names are kept out of __main__.
+const BOARD_SETUP_PY = `
+def _board_setup():
+    import os, sys
+    os.chdir('/flash')
+    sys.path[:] = ['', '/flash/lib', '.frozen']
+    posix_ilistdir = os.ilistdir
+    def ilistdir(path='.'):
+        sep = b'/' if isinstance(path, bytes) else '/'
+        for entry in posix_ilistdir(path):
+            size = 0
+            if entry[1] == 0x8000:
+                try:
+                    size = os.stat(path + sep + entry[0])[6]
+                except OSError:
+                    pass
+            yield (entry[0], entry[1], entry[2], size)
+    os.ilistdir = ilistdir
+_board_setup()
+del _board_setup
+`;
+
 const MODE_BOOT = "boot", MODE_FIRMWARE = "firmware", MODE_FRIENDLY = "friendly", MODE_RAW = "raw";
 const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
 const PYEXEC_FORCED_EXIT = 0x100;
@@ -441,7 +465,7 @@ class Board {
     vm.registerJsModule("vboard", this.jsModule(generation));
     this.vm = vm;
     this.heap = new HeapMonitor(vm, this.args.heap);
-    vm.runPython("import os, sys\nos.chdir('/flash')\nsys.path[:] = ['', '/flash/lib', '.frozen']");
+    vm.runPython(BOARD_SETUP_PY);
     this.runFile("boot.py");
     if (runMain && this.fileExists("main.py")) {
       this.firmwareStarted = false;
@@ -659,7 +683,7 @@ async function runTests(args) {
   });
   flash.load(vm.FS);
   flash.install(vm.FS);
-  vm.runPython("import os, sys\nos.chdir('/flash')\nsys.path[:] = ['', '/flash/lib', '.frozen']");
+  vm.runPython(BOARD_SETUP_PY);
   const heap = new HeapMonitor(vm, args.heap);
   const runner = vm.pyimport("mprunner");
   const baseline = heap.measure();
