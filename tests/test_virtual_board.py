@@ -1,5 +1,6 @@
 """Virtual boards behave like boards: mpremote works on them, their flash survives a power cut, their RAM
 does not, their heap is the board's, and the board protocol shares the serial port with the REPL."""
+import re
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import meterfw
 from meterlab.boards.descriptions import load_board
 from meterlab.boards.virtual import VirtualBoard, VirtualBoardError, running_boards
 from meterlab.client import BoardClient
-from meterlab.transport import BoardConnection, BoardTimeout
+from meterlab.transport import BoardConnection, BoardLost, BoardTimeout
 
 pytestmark = pytest.mark.virtual
 
@@ -224,3 +225,13 @@ def test_power_cut_during_atomic_writes_leaves_old_or_new_never_corrupt(runtime,
         assert int(before_restart[:8]) > 0
     finally:
         again.stop()
+
+
+def test_a_board_that_dies_is_reported_lost(runtime):
+    board = VirtualBoard(runtime / "lost", role="chf", board="esp32", log=open(runtime / "lost.log", "w"))
+    board.start()
+    with BoardConnection(board.url, timeout=5) as connection:
+        assert BoardClient(connection).ping().role == "chf"
+        board.kill()
+        with pytest.raises(BoardLost, match=re.escape(board.url)):
+            connection.receive(timeout=5)

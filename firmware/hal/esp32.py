@@ -46,9 +46,13 @@ class EspNowRadio:
         self._peers.append(peer)
 
     async def send(self, peer, data):
-        self._ensure_peer(peer)
-        # For unicast, asend waits for the peer's MAC-layer ack, like the virtual radio's status.
-        return bool(await self._espnow.asend(peer, data, peer != _BROADCAST))
+        # For unicast, asend waits for the peer's MAC-layer ack, like the virtual radio's status. A
+        # driver error (radio busy, peer table trouble) is a frame not delivered: the protocol retries.
+        try:
+            self._ensure_peer(peer)
+            return bool(await self._espnow.asend(peer, data, peer != _BROADCAST))
+        except OSError:
+            return False
 
     async def recv(self):
         peer, data = await self._espnow.arecv()

@@ -21,9 +21,10 @@ class UsbReplSerial:
         micropython.kbd_intr(-1)
         self._stdin = sys.stdin.buffer
         self._stdout = sys.stdout.buffer  # the raw stream: no \n -> \r\n cooking of frame bytes
-        self._reader = asyncio.StreamReader(sys.stdin)
+        # The byte stream, not sys.stdin: that is text (read() gives str, CR turned into LF).
+        self._reader = asyncio.StreamReader(self._stdin)
         self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
+        self._poll.register(self._stdin, select.POLLIN)
         self._buf = bytearray(_CHUNK)
 
     async def read(self):
