@@ -111,3 +111,30 @@ def test_errors_are_one_clear_line(tmp_path, env):
 
     result = meterlab("virtual", "radio", "--delay-ms", "40:5", env=env)
     assert result.returncode == 1 and "delay" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_board_powers_off_when_the_process_that_started_it_is_killed(tmp_path, env):
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "meterlab", "virtual", "start", "--role", "gsme", "--state", str(tmp_path / "g")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )
+    try:
+        assert "virtual gsme board" in cli.stdout.readline()
+        (record,) = (tmp_path / "runtime").glob("*.json")
+        board_pid = int(record.stem)
+        os.kill(board_pid, 0)  # the Node.js board is running
+    finally:
+        cli.kill()  # SIGKILL: the CLI gets no chance to stop its board
+        cli.wait(10)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{board_pid}") and _state(board_pid) != "Z":
+        assert time.monotonic() < deadline, "the virtual board outlived the process that started it"
+        time.sleep(0.1)
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

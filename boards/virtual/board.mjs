@@ -73,6 +73,7 @@ function hostPort(text) {
 // MemoryError would stop it.
 
 const HEAP_CHECK_MS = 100;
+const PARENT_CHECK_MS = 500;
 const { loadMicroPython } = await import("@micropython/micropython-webassembly-pyscript");
 
 class HeapMonitor {
@@ -426,6 +427,15 @@ class Board {
     if (this.radio) await this.radio.connect();
     await this.boot({ runMain: true });
     setInterval(() => this.checkHeap(), HEAP_CHECK_MS).unref();
+    // A board belongs to the meterlab process that started it (a terminal's `meterlab virtual start`, a
+    // test, the demo): when that one dies, even by SIGKILL, the board loses power too.
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) {
+        log("the process that started this board is gone: power off");
+        process.exit(0);
+      }
+    }, PARENT_CHECK_MS).unref();
     const radio = this.radio ? ` radio=${this.args.mac}` : "";
     process.stdout.write(`${READY_PREFIX} serial=socket://${address.address}:${address.port}${radio}\n`);
   }

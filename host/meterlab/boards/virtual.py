@@ -201,12 +201,19 @@ class VirtualBoard:
         folder = runtime_dir()
         folder.mkdir(parents=True, exist_ok=True)
         record = {
-            "pid": self.process.pid, "url": self.url, "role": self.role, "board": self.board["board"],
+            "pid": self.process.pid, "url": self.url, "role": self.role or self._role_on_flash(),
+            "board": self.board["board"],
             "state": str(self.state_dir.resolve()), "mac": self.mac if self.radio else None,
             "started": time.time(),
         }
         self._registry_entry = folder / f"{self.process.pid}.json"
         _write_atomically(self._registry_entry, json.dumps(record).encode())
+
+    def _role_on_flash(self):
+        try:
+            return json.loads((self.state_dir / "flash" / "config.json").read_text()).get("role")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def _unregister(self):
         if self._registry_entry is not None:
