@@ -1,10 +1,9 @@
 # HAL of ESP32 boards (DevKitC, S3 DevKitC): USB serial shared with the REPL, ESP-NOW radio.
 import asyncio
-from binascii import hexlify
 
 from micropython import const
 
-from hal.realboard import break_to_repl, free_heap, heap_size, load_description, serial, ticks_ms  # noqa: F401
+from hal.realboard import break_to_repl, describe, free_heap, load_description, serial, ticks_ms  # noqa: F401
 
 _MAX_PEERS = const(16)  # ESP-NOW allows 20 peers (fewer when encrypted); keep headroom
 _BROADCAST = b"\xff" * 6
@@ -15,14 +14,7 @@ _radio = None
 
 
 def board_info():
-    r = radio()
-    return {
-        "board": _DESCRIPTION.get("board", "esp32"),
-        "family": "esp32",
-        "heap": heap_size(),
-        "mac": hexlify(r.mac).decode() if r else None,
-        "virtual": False,
-    }
+    return describe(_DESCRIPTION, "esp32", radio())
 
 
 class EspNowRadio:

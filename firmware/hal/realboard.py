@@ -3,6 +3,7 @@
 import gc
 import json
 import time
+from binascii import hexlify
 
 from hal.usbrepl import UsbReplSerial, break_to_repl  # noqa: F401
 
@@ -25,8 +26,15 @@ def free_heap():
     return gc.mem_free()
 
 
-def heap_size():
-    return gc.mem_alloc() + gc.mem_free()
+def describe(description, family, radio):
+    """hal.board_info() of a real board."""
+    return {
+        "board": description.get("board", family),
+        "family": family,
+        "heap": gc.mem_alloc() + gc.mem_free(),
+        "mac": hexlify(radio.mac).decode() if radio else None,
+        "virtual": False,
+    }
 
 
 def serial():

@@ -3,12 +3,11 @@
 # serial link (meterfw.framing), each carrying destination and source addresses so one link type
 # serves a hub and its meters.
 import asyncio
-from binascii import hexlify
 
 import machine
 from micropython import const
 
-from hal.realboard import break_to_repl, free_heap, heap_size, load_description, serial, ticks_ms  # noqa: F401
+from hal.realboard import break_to_repl, describe, free_heap, load_description, serial, ticks_ms  # noqa: F401
 from meterfw import framing
 
 _ADDRESS_BYTES = const(6)
@@ -20,14 +19,7 @@ _radio = None
 
 
 def board_info():
-    r = radio()
-    return {
-        "board": _DESCRIPTION.get("board", "rpi-pico"),
-        "family": "rp2040",
-        "heap": heap_size(),
-        "mac": hexlify(r.mac).decode() if r else None,
-        "virtual": False,
-    }
+    return describe(_DESCRIPTION, "rp2040", radio())
 
 
 class UartLink:
