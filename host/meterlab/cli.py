@@ -95,6 +95,21 @@ def cmd_restart(args):
     return 0
 
 
+def cmd_bench_crypto(args):
+    import json
+
+    from meterlab.bench import crypto
+
+    results = crypto.run(repeat=args.repeat, vm_repeat=args.vm_repeat,
+                         progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(crypto.report(results))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=1)
+        print(f"results in {args.json}")
+    return 0
+
+
 def cmd_demo(args):
     from meterlab.demo import run_demo
 
@@ -151,6 +166,15 @@ def build_parser():
     restart.add_argument("url")
     restart.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the firmware")
     restart.set_defaults(handler=cmd_restart)
+
+    bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    bench_crypto = bench_commands.add_parser(
+        "crypto", help="firmware crypto on CPython and a virtual board, against its targets")
+    bench_crypto.add_argument("--json", metavar="FILE", help="write the results here")
+    bench_crypto.add_argument("--repeat", type=int, default=7, help="CPython runs per figure (median)")
+    bench_crypto.add_argument("--vm-repeat", type=int, default=5, help="virtual board runs per figure")
+    bench_crypto.set_defaults(handler=cmd_bench_crypto)
 
     demo = commands.add_parser("demo", help="start virtual boards and show the system working")
     demo.add_argument("--workdir", help="keep the boards' state here (default: a temporary folder)")

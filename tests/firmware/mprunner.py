@@ -10,7 +10,8 @@ _module = None
 def load(module_name):
     global _module
     _module = __import__(module_name)
-    return sorted(name for name in dir(_module) if name.startswith("test_"))
+    # __dict__, not dir(): MicroPython's dir() of a module misses names added to it at run time.
+    return sorted(name for name in _module.__dict__ if name.startswith("test_"))
 
 
 def run_one(name):

@@ -1,0 +1,28 @@
+"""`meterlab bench crypto` runs end to end and writes its JSON. Its targets are the benchmark's to judge
+(on a quiet machine, as ratios within one run), not a test's: this only checks the command works and
+reports every figure."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.virtual
+def test_bench_crypto_writes_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "meterlab", "bench", "crypto", "--repeat", "1", "--vm-repeat", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(out.read_text())
+    for name in ("verify_s", "python_ecdsa_verify_s", "sign_s", "ecdh_s", "gmac_200_bytes_s"):
+        assert results["cpython"][name] > 0, name
+    for name in ("verify_ms", "plain_verify_ms", "sign_ms", "ecdh_ms", "gmac_200_bytes_ms"):
+        assert results["virtual_board"][name] > 0, name
+    assert 0 < results["virtual_board"]["verify_peak_heap_bytes"] < results["virtual_board"]["heap_bytes"]
+    assert results["virtual_board"]["verify_steps"] > 1
+    assert set(results["met"]) == set(results["targets"]) == {
+        "cpython_verify_vs_python_ecdsa", "vm_verify_speedup_vs_plain", "vm_verify_peak_heap_bytes"}
+    assert "verify speed-up vs plain (VM)" in result.stdout
