@@ -683,10 +683,8 @@ function macBytes(text) {
   return Buffer.from(parts.join(""), "hex");
 }
 
-// `--test MODULE`: no serial port; run one firmware test module on a fresh VM over the --state flash,
-// each test_* function as its own top-level call so that the port collects garbage between tests, and
-// check the live heap after each against the board's. tests/firmware/mprunner.py prints the results.
-async function runTests(args) {
+// A VM over the --state flash whose output goes to this process's stdout: the --test and --script modes.
+async function standaloneVm(args) {
   const flash = new Flash(path.join(args.state, "flash"));
   const vm = await loadMicroPython({
     heapsize: args.heap, linebuffer: false,
@@ -695,6 +693,14 @@ async function runTests(args) {
   flash.load(vm.FS);
   flash.install(vm.FS);
   vm.runPython(BOARD_SETUP_PY);
+  return vm;
+}
+
+// `--test MODULE`: no serial port; run one firmware test module on a fresh VM over the --state flash,
+// each test_* function as its own top-level call so that the port collects garbage between tests, and
+// check the live heap after each against the board's. tests/firmware/mprunner.py prints the results.
+async function runTests(args) {
+  const vm = await standaloneVm(args);
   const heap = new HeapMonitor(vm, args.heap);
   const runner = vm.pyimport("mprunner");
   const baseline = heap.measure();
@@ -726,14 +732,7 @@ async function runTests(args) {
 // `await` allowed, and exit when it is done. Between its awaits control returns to JavaScript, so the
 // port collects garbage there as a running firmware's does: benchmarks measure live heap this way.
 async function runScript(args) {
-  const flash = new Flash(path.join(args.state, "flash"));
-  const vm = await loadMicroPython({
-    heapsize: args.heap, linebuffer: false,
-    stdout: (b) => process.stdout.write(b), stderr: (b) => process.stderr.write(b),
-  });
-  flash.load(vm.FS);
-  flash.install(vm.FS);
-  vm.runPython(BOARD_SETUP_PY);
+  const vm = await standaloneVm(args);
   try {
     await vm.runPythonAsync(vm.FS.readFile(`/flash/${args.script}`, { encoding: "utf8" }));
   } catch (error) {

@@ -4,35 +4,11 @@
 # and tests/test_crypto_symmetric_properties.py to two other implementations. Each test stays within a
 # few hundred milliseconds on the virtual board's MicroPython.
 from meterfw.crypto import aes, gcm
-
-
-def pseudo_random_bytes(count, seed):
-    # A fixed linear congruential generator: the same bytes on every port, no random module needed.
-    out = bytearray(count)
-    state = seed
-    for i in range(count):
-        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
-        out[i] = state >> 16 & 0xFF
-    return bytes(out)
+from mpcheck import flip, pseudo_random_bytes, raised
 
 
 def xor(a, b):
     return bytes(x ^ y for x, y in zip(a, b))
-
-
-def flip(data, index, bit=1):
-    changed = bytearray(data)
-    changed[index] ^= bit
-    return bytes(changed)
-
-
-def raised(exception, function, *args):
-    # The exception function(*args) raised, which must be an `exception`; any other propagates.
-    try:
-        function(*args)
-    except exception as error:
-        return error
-    raise AssertionError("expected an exception, none was raised")
 
 
 KEY = pseudo_random_bytes(16, 1)

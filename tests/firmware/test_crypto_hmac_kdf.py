@@ -3,14 +3,7 @@
 import hashlib
 
 from meterfw.crypto import hmac, kdf
-
-
-def _raises(exception, function, *args):
-    try:
-        function(*args)
-    except exception:
-        return
-    raise AssertionError("expected " + exception.__name__)
+from mpcheck import raised
 
 
 def test_a_key_longer_than_a_block_is_hashed_first():
@@ -50,5 +43,5 @@ def test_kdf_is_sha256_of_counter_z_and_other_info():
 
 
 def test_kdf_refuses_impossible_lengths():
-    _raises(ValueError, kdf.gbcs, b"z", b"", 0)
-    _raises(ValueError, kdf.gbcs, b"z", b"", 255 * 32 + 1)
+    raised(ValueError, kdf.gbcs, b"z", b"", 0)
+    raised(ValueError, kdf.gbcs, b"z", b"", 255 * 32 + 1)

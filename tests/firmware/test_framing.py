@@ -3,6 +3,7 @@
 import binascii
 
 from meterfw import framing
+from mpcheck import pseudo_random_bytes
 
 END = framing.END
 
@@ -23,16 +24,6 @@ EDGE_PAYLOADS = [
     b"\xc0" * framing.MAX_PAYLOAD,
     b"\x03" * framing.MAX_PAYLOAD,
 ]
-
-
-def pseudo_random_bytes(count, seed):
-    # A fixed linear congruential generator: the same bytes on every port, no random module needed.
-    out = bytearray(count)
-    state = seed
-    for i in range(count):
-        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
-        out[i] = state >> 16 & 0xFF
-    return bytes(out)
 
 
 def decode_all(data, max_payload=framing.MAX_PAYLOAD):

@@ -1,18 +1,11 @@
 # Board protocol codec and the device core's answers. Runs under pytest and on MicroPython (mprunner).
 from meterfw import link
 from meterfw.device import ACTION_RADIO_SEND, UNCONFIGURED, DeviceCore, role_from_config
+from mpcheck import raised
 
 
 def _core(has_radio=True):
     return DeviceCore("esme", "1.2.3", "esp32-devkitc", "esp32", has_radio)
-
-
-def _raises(exception, function, *args):
-    try:
-        function(*args)
-    except exception:
-        return
-    raise AssertionError("expected " + exception.__name__)
 
 
 def test_ping_is_answered_with_what_the_board_is():
@@ -29,8 +22,8 @@ def test_pong_round_trips_and_rejects_every_truncation():
     payload = link.pong(7, 1, 2, "chf", "0.1.0", "rpi-pico", "rp2040")
     assert link.parse_pong(payload).board == "rpi-pico"
     for cut in range(len(payload)):
-        _raises(link.LinkError, link.parse_pong, payload[:cut])
-    _raises(link.LinkError, link.parse_pong, payload + b"\x00")
+        raised(link.LinkError, link.parse_pong, payload[:cut])
+    raised(link.LinkError, link.parse_pong, payload + b"\x00")
 
 
 def test_malformed_ping_is_refused_with_a_reason():
@@ -69,9 +62,9 @@ def test_radio_send_limits():
     assert answer == link.error(link.RADIO_SEND, link.ERR_MALFORMED)
     answer, _ = _core(has_radio=False).handle(link.radio_send(peer, b"x"), 0, 0)
     assert answer == link.error(link.RADIO_SEND, link.ERR_NO_RADIO)
-    _raises(ValueError, link.radio_send, peer, b"x" * 251)
-    _raises(ValueError, link.radio_send, peer, b"")
-    _raises(ValueError, link.radio_send, b"\x02", b"x")
+    raised(ValueError, link.radio_send, peer, b"x" * 251)
+    raised(ValueError, link.radio_send, peer, b"")
+    raised(ValueError, link.radio_send, b"\x02", b"x")
 
 
 def test_role_comes_from_config_or_board_is_unconfigured():
