@@ -19,10 +19,17 @@ def test_bench_crypto_writes_every_figure(tmp_path):
     results = json.loads(out.read_text())
     for name in ("verify_s", "python_ecdsa_verify_s", "sign_s", "ecdh_s", "gmac_200_bytes_s"):
         assert results["cpython"][name] > 0, name
-    for name in ("verify_ms", "plain_verify_ms", "sign_ms", "ecdh_ms", "gmac_200_bytes_ms"):
+    assert results["cpython"]["verify_anchor_s"] > 0 and results["cpython"]["precompute_s"] > 0
+    for name in ("verify_ms", "verify_anchor_ms", "precompute_ms", "plain_verify_ms", "sign_ms", "ecdh_ms",
+                 "gmac_200_bytes_ms"):
         assert results["virtual_board"][name] > 0, name
-    assert 0 < results["virtual_board"]["verify_peak_heap_bytes"] < results["virtual_board"]["heap_bytes"]
+    for name in ("verify_peak_heap_bytes", "verify_anchor_peak_heap_bytes"):
+        assert 0 < results["virtual_board"][name] < results["virtual_board"]["heap_bytes"], name
     assert results["virtual_board"]["verify_steps"] > 1
+    assert results["virtual_board"]["verify_anchor_steps"] > 1
+    assert results["ratios"]["vm_verify_speedup_vs_plain"] > 0
+    assert results["ratios"]["vm_verify_speedup_vs_plain_without_anchor_table"] > 0
     assert set(results["met"]) == set(results["targets"]) == {
         "cpython_verify_vs_python_ecdsa", "vm_verify_speedup_vs_plain", "vm_verify_peak_heap_bytes"}
     assert "verify speed-up vs plain (VM)" in result.stdout
+    assert "without an anchor table (VM)" in result.stdout

@@ -94,6 +94,27 @@ def test_their_signatures_verify_here(d, message):
 
 
 @EXAMPLES
+@given(private_scalars, messages, st.integers(min_value=0, max_value=2 * 512), st.data())
+def test_the_anchor_table_path_agrees(d, message, bit, data):
+    # verify with precompute's table gives the table-less answer, on valid and on altered signatures.
+    public = pyca_public(d)
+    table = p256.precompute(public)
+    r, s = decode_dss_signature(pyca_key(d).sign(message, ec.ECDSA(hashes.SHA256())))
+    signature = be32(r) + be32(s)
+    altered = bytearray(signature)
+    if bit < 512:
+        altered[bit // 8] ^= 1 << (bit % 8)
+    altered = bytes(altered)
+    other = data.draw(private_scalars)
+    assert p256.verify(public, message, signature, table) is True
+    assert p256.verify(public, message, altered, table) is p256.verify(public, message, altered) \
+        is pyca_verifies(public, message, altered)
+    assert p256.verify_digest(public, hashlib.sha256(message).digest(), signature, table) is True
+    # A table for another key: always False.
+    assert p256.verify(public, message, signature, p256.precompute(pyca_public(other))) is (other == d)
+
+
+@EXAMPLES
 @given(private_scalars, private_scalars)
 def test_ecdh_agrees_with_pyca(a, b):
     peer = pyca_key(b)

@@ -123,6 +123,33 @@ def test_wycheproof_ecdsa_sha256(key, test):
     assert p256.verify(public, message, signature) is expected, test["comment"]
     assert p256.verify(public[1:], message, signature) is expected  # the 64-byte form of the same key
     assert p256.verify_digest(public, hashlib.sha256(message).digest(), signature) is expected
+    # The anchor path: the same answer with the key's precomputed table. precompute refuses an invalid
+    # key (ValueError), and then the case must be an invalid one.
+    try:
+        table = _anchor_table(public)
+    except ValueError:
+        assert not expected, test["comment"]
+        return
+    assert p256.verify(public, message, signature, table) is expected, test["comment"]
+    assert p256.verify(public[1:], message, signature, table) is expected
+    assert p256.verify_digest(public, hashlib.sha256(message).digest(), signature, table) is expected
+    steps = list(p256.verify_steps(public, message, signature, table))
+    assert steps[-1] is expected and all(step is None for step in steps[:-1])
+
+
+_ANCHOR_TABLES = {}
+
+
+def _anchor_table(public):
+    if public not in _ANCHOR_TABLES:
+        try:
+            _ANCHOR_TABLES[public] = p256.precompute(public)
+        except ValueError as error:
+            _ANCHOR_TABLES[public] = error
+    table = _ANCHOR_TABLES[public]
+    if isinstance(table, ValueError):
+        raise table
+    return table
 
 
 @pytest.mark.parametrize("key, test", _ecdsa_cases(ECDSA_SHA512), ids=lambda v: str(v["tcId"]) if isinstance(v, dict) else "")
@@ -130,6 +157,12 @@ def test_wycheproof_ecdsa_sha512_through_verify_digest(key, test):
     expected = test["result"] == "valid"
     public, message, signature = bytes.fromhex(key), bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"])
     assert p256.verify_digest(public, hashlib.sha512(message).digest(), signature) is expected, test["comment"]
+    try:
+        table = _anchor_table(public)
+    except ValueError:
+        assert not expected, test["comment"]
+        return
+    assert p256.verify_digest(public, hashlib.sha512(message).digest(), signature, table) is expected
 
 
 def _ecdh_cases():
@@ -322,8 +355,26 @@ def test_every_precomputed_point_of_g():
     assert len(table) == 64 << (p256_tables.G_WNAF_WIDTH - 2)
     for j in range(len(table) // 64):
         assert table[64 * j:64 * j + 64] == _g_times(2 * j + 1), j
+    table = p256_tables.G128_ODD_MULTIPLES
+    assert len(table) == 64 << (p256_tables.G_WNAF_WIDTH - 2)
+    for j in range(len(table) // 64):
+        assert table[64 * j:64 * j + 64] == _g_times((2 * j + 1) << 128), j
     comb = p256_tables.G_COMB
     assert len(comb) == 8 * 64
     for u in range(8):
         k = (1 << 195) + sum((1 if (u >> t) & 1 else -1) << (65 * t) for t in range(3))
         assert comb[64 * u:64 * u + 64] == _g_times(k), u
+
+
+def test_every_point_of_an_anchor_table():
+    # precompute's blob against pyca/cryptography: version 1, the odd multiples of Q and of 2^128 Q,
+    # then the SHA-256 of what precedes.
+    d = 0x1234567890ABCDEF1234567890ABCDEF1234567890ABCDEF1234567890ABCDEF
+    q = _g_times(d)
+    table = p256.precompute(q)
+    assert table[0] == 1
+    assert len(table) == 1 + 2 * 64 * 64 + 32
+    for j in range(64):
+        assert table[1 + 64 * j:65 + 64 * j] == _g_times((2 * j + 1) * d), j
+        assert table[4097 + 64 * j:4161 + 64 * j] == _g_times(((2 * j + 1) << 128) * d), j
+    assert table[-32:] == hashlib.sha256(table[:-32]).digest()

@@ -287,3 +287,86 @@ def test_tables_agree_with_the_independent_paths():
         assert p256.ecdh(be32(k % N), G) == entry[:32]
         assert p256.public_key(be32(k % N)) == entry
         assert on_curve(int.from_bytes(entry[:32], "big"), int.from_bytes(entry[32:], "big"))
+
+
+def test_anchor_table_verify_agrees_with_the_plain_verify():
+    d = scalar(140)
+    public = p256.public_key(d)
+    table = p256.precompute(public)
+    assert isinstance(table, bytes) and table[0] == 1
+    assert table[1:65] == public  # the first point of the table is the key itself
+    assert p256.precompute(b"\x04" + public) == table
+    assert p256.precompute(bytearray(public)) == table
+    message = b"anchor: valve open"
+    signature = p256.sign(d, message)
+    digest = hashlib.sha256(message).digest()
+    cases = [(public, message, signature), (b"\x04" + public, message, signature),
+             (public, message + b"!", signature), (public, message, flip(signature, 5)),
+             (public, message, flip(signature, 40)), (public, b"", p256.sign(d, b""))]
+    for key, m, sig in cases:
+        expected = p256.verify(key, m, sig)
+        assert p256.verify(key, m, sig, table) is expected
+        assert p256.verify(key, m, sig, bytearray(table)) is expected
+        assert p256.verify(key, m, sig, memoryview(table)) is expected
+        outputs = list(p256.verify_steps(key, m, sig, table))
+        assert outputs[-1] is expected and all(o is None for o in outputs[:-1])
+    assert p256.verify(public, message, signature, table) is True
+    assert p256.verify_digest(public, digest, signature, table) is True
+    assert p256.verify_digest(public, flip(digest, 3), signature, table) is False
+    steps = list(p256.verify_digest_steps(public, digest, signature, table))
+    assert steps[-1] is True and len(steps) > 2
+    # A hand-made signature and its twin (r, n - s), and a wrong s.
+    k = int.from_bytes(scalar(142), "big")
+    e = int.from_bytes(digest, "big")
+    r = int.from_bytes(p256.public_key(be32(k))[:32], "big") % N
+    s = pow(k, N - 2, N) * (e + r * int.from_bytes(d, "big")) % N
+    for sig, expected in ((be32(r) + be32(s), True), (be32(r) + be32(N - s), True),
+                          (be32(r) + be32((s + 1) % N), False)):
+        assert p256.verify(public, message, sig, table) is expected
+        assert p256.verify(public, message, sig) is expected
+    # Malformed input stays False with a table.
+    assert p256.verify(public, message, bytes(64), table) is False
+    assert p256.verify(public, None, signature, table) is False
+    assert p256.verify(None, message, signature, table) is False
+
+
+def test_a_table_that_does_not_belong_to_the_key_gives_false():
+    d = scalar(150)
+    public = p256.public_key(d)
+    message = b"anchor: tariff"
+    signature = p256.sign(d, message)
+    table = p256.precompute(public)
+    other = p256.precompute(p256.public_key(scalar(151)))
+    assert p256.verify(public, message, signature, table) is True
+    assert p256.verify(public, message, signature, other) is False  # another key's table
+    assert p256.precompute(point(GX, GY)) != table
+    wrong_version = bytes([table[0] ^ 1]) + table[1:]
+    later = len(table) // 2
+    bad_tables = [
+        b"", b"\x01", table[:-1], table[:65], table[:len(table) // 2], table + b"\x00",  # truncated, longer
+        wrong_version, bytes([0]) + table[1:], bytes([2]) + table[1:],
+        flip(table, 7), flip(table, 100), flip(table, later), flip(table, len(table) - 1),  # corrupted
+        bytes(len(table)), b"\xff" * len(table), b"\x01" + bytes(len(table) - 1),  # garbage
+        "01" * 10, table.hex(), 7, [1, 2, 3], True, list(table),  # not bytes at all
+    ]
+    for bad in bad_tables:
+        assert p256.verify(public, message, signature, bad) is False
+        assert p256.verify_digest(public, hashlib.sha256(message).digest(), signature, bad) is False
+        assert list(p256.verify_steps(public, message, signature, bad)) == [False]
+    # The table passed by keyword, and None meaning no table.
+    assert p256.verify(public, message, signature, table=table) is True
+    assert p256.verify(public, message, signature, table=None) is True
+
+
+def test_precompute_refuses_invalid_keys():
+    x = 1
+    y = sqrt_mod_p(x * x * x - 3 * x + B)
+    while y is None:
+        x += 1
+        y = sqrt_mod_p(x * x * x - 3 * x + B)
+    assert p256.precompute(point(x, y))[1:65] == point(x, y)
+    bad_keys = [None, "", 12345, b"", bytes(64), b"\x04" + bytes(64), G[:63], G + b"\x00",
+                b"\x02" + G[:32], b"\x05" + G, point(GX, (GY + 1) % P), point(P, GY), point(GX, P),
+                b"\xff" * 64, point(x + P, y), G.hex()]
+    for key in bad_keys:
+        raised(ValueError, p256.precompute, key)

@@ -1,10 +1,11 @@
 # NIST P-256 (secp256r1): ECDSA with SHA-256 and ECDH, in portable Python for MicroPython boards that
 # have no ECC module (and for CPython, where the host uses the same code to check the firmware).
 #
-#   verify(public_key, message, signature) -> bool        ECDSA-SHA256; never raises
-#   verify_digest(public_key, digest, signature) -> bool  the same over a given hash (leftmost 256 bits)
-#   verify_steps(public_key, message, signature)          verify, driven step by step (a generator)
-#   verify_digest_steps(public_key, digest, signature)    the same over a given hash
+#   verify(public_key, message, signature, table=None) -> bool   ECDSA-SHA256; never raises
+#   verify_digest(public_key, digest, signature, table=None)     the same over a given hash (leftmost 256 bits)
+#   verify_steps(public_key, message, signature, table=None)     verify, driven step by step (a generator)
+#   verify_digest_steps(public_key, digest, signature, table=None)   the same over a given hash
+#   precompute(public_key) -> bytes                       an anchor table for verify's table argument
 #   sign(private_key, message) -> 64 bytes r || s         deterministic nonce (RFC 6979, HMAC-SHA256)
 #   public_key(private_key) -> 64 bytes x || y
 #   ecdh(private_key, public_key) -> 32 bytes             the shared x-coordinate
@@ -32,6 +33,18 @@
 #   where pow(x, -1, m) returns 0 instead of raising. About 5.3 ms on the virtual board (the plain
 #   double-and-add of host/meterlab/bench/plain_p256.py: about 23 ms), 1.2 ms under CPython
 #   (python-ecdsa: 1.7 ms); about 7.5 KB of live heap at most.
+# - verify with an anchor table (table=precompute(Q)): a meter verifies only against its few trust
+#   anchors, known long before a command arrives (design.md), so the work that depends on Q alone is
+#   done once, when the anchor is installed, and kept in flash: the blob holds the affine odd multiples
+#   1Q..127Q and 1Q'..127Q' of Q' = 2^128 Q (the layout of the G tables, read one point at a time by
+#   the same code), after a version byte and before a SHA-256 of the rest (8225 bytes). u1 and u2 are
+#   split into 128-bit halves: four wNAF-8 streams (G, 2^128 G from p256_tables.G128_ODD_MULTIPLES, Q,
+#   Q') over one chain of 128 doublings, about 56 mixed additions and nothing built per call. About
+#   3.3 ms on the virtual board (table-less: 5.5 ms in the same run), 0.7 ms under CPython; about
+#   4.4 KB of live heap beside the table. precompute: about 5.7 ms on the virtual board, 1.2 ms under
+#   CPython. A table is
+#   checked on every call (length, version, checksum, its first point equal to the key: cheap, a hash
+#   in C and one comparison); one that does not match makes the answer False.
 # - sign and public_key (secret scalar k): k*G by a fixed-base comb with 4 teeth 65 bits apart over
 #   the signed-digit form of k (every digit +1 or -1, so no column is ever zero): exactly 64 doublings
 #   and 64 mixed additions whatever k is, each point taken from an 8-entry table (p256_tables.G_COMB)
@@ -46,8 +59,9 @@
 #   the additions branch to the general formula in the exceptional cases (the accumulator at infinity,
 #   equal to the point added or to its inverse), which for a random scalar have negligible probability.
 #
-# RAM: verify keeps about 60 ints alive (the Q table, the accumulator, the digits in two bytearrays);
-# everything else is garbage after each operation.
+# RAM: verify keeps about 60 ints alive (the Q table, the accumulator, the digits in two bytearrays;
+# with an anchor table, no Q table but four digit arrays and a bytearray of busy positions); everything
+# else is garbage after each operation.
 #
 # The work of verify happens in verify_steps, a generator, so that a cooperative firmware can
 # interleave a verify (far slower on a board than on a PC) with its other tasks; verify runs the same
@@ -75,13 +89,20 @@ _MASK256 = (1 << 256) - 1
 _COMB_OFFSET = (1 << 260) - 1  # signed-digit recoding for the comb: m = (k + 2^260 - 1) / 2
 
 _W_G = const(8)  # wNAF width for G in verify (p256_tables.G_ODD_MULTIPLES holds 2^(8-2) points)
-_W_Q = const(5)  # wNAF width for Q in verify: 1Q, 3Q, ..., 15Q
+_W_Q = const(5)  # wNAF width for Q in verify without a table: 1Q, 3Q, ..., 15Q
+_W_A = const(8)  # wNAF width for Q with an anchor table (precompute): 1Q, 3Q, ..., 127Q
+_TABLE_VERSION = const(1)  # first byte of precompute's blob
+_TABLE_POINTS = 1 << (_W_A - 2)
+_TABLE_HALF = 64 * _TABLE_POINTS  # bytes of one table of odd multiples
+_TABLE_LEN = 1 + 2 * _TABLE_HALF + 32  # version, Q's and 2^128 Q's multiples, SHA-256 of what precedes
+_MASK128 = (1 << 128) - 1
 _NAF_LEN = const(258)  # digit positions 0..257 (a width-w NAF of a 256-bit number has at most 257)
 _STEP_EVERY = const(3)  # verify_steps yields after every 4th position with a digit (about 16 times)
 
 _G_ODD = p256_tables.G_ODD_MULTIPLES
+_G128_ODD = p256_tables.G128_ODD_MULTIPLES
 _G_COMB = p256_tables.G_COMB
-if p256_tables.G_WNAF_WIDTH != _W_G or len(_G_ODD) != 64 << (_W_G - 2) or len(_G_COMB) != 512:
+if p256_tables.G_WNAF_WIDTH != _W_G or len(_G_ODD) != 64 << (_W_G - 2) or len(_G128_ODD) != len(_G_ODD) or len(_G_COMB) != 512:
     raise ImportError("p256_tables does not match p256")
 
 try:  # CPython: an extended Euclid in C. MicroPython accepts the call but returns 0 (no error).
@@ -208,8 +229,8 @@ def _add(X1, Y1, Z1, X2, Y2, Z2):
     return X3, Y3, Z3
 
 
-def _odd_multiples(x, y):
-    """[1P, 3P, ..., 15P] of the affine point P (public), as Jacobian (X, Y, Z) lists.
+def _odd_multiples(x, y, count=8):
+    """[1P, 3P, ..., (2 count - 1)P] of the affine point P (public), as Jacobian (X, Y, Z) lists.
 
     Co-Z arithmetic (Meloni; Goundar, Joye, Miyaji): 2P is computed together with P rescaled to the
     same Z, and each (2k+1)P = (2k-1)P + 2P by a co-Z addition that also rescales 2P to the Z of the
@@ -227,7 +248,7 @@ def _odd_multiples(x, y):
     zs = [z]
     tx = s
     ty = ys[0]
-    for _ in range(7):
+    for _ in range(count - 1):
         # (tx, ty) + (dx, dy), both with Z = z; afterwards (dx, dy) has the new Z too.
         c = dx - tx
         z = z * c % p
@@ -246,9 +267,31 @@ def _odd_multiples(x, y):
     return xs, ys, zs
 
 
-def _wnaf(k, w):
+def _batch_affine(xs, ys, zs):
+    """The Jacobian points (xs[j], ys[j], zs[j]), none at infinity, as affine lists (x, y), with one
+    inversion (Montgomery's trick). For public points only (the inverse is variable time)."""
+    p = _P
+    count = len(zs)
+    acc = [1] * count
+    prod = 1
+    for j in range(count):
+        acc[j] = prod
+        prod = prod * zs[j] % p
+    inv = _inverse_public(prod, p)
+    ax = [0] * count
+    ay = [0] * count
+    for j in range(count - 1, -1, -1):
+        zi = inv * acc[j] % p
+        inv = inv * zs[j] % p
+        zi2 = zi * zi % p
+        ax[j] = xs[j] * zi2 % p
+        ay[j] = ys[j] * zi2 % p * zi % p
+    return ax, ay
+
+
+def _wnaf(k, w, busy=None):
     """The width-w NAF of 0 <= k < 2^256 as a bytearray: digit i (0 or odd, |d| < 2^(w-1)) at index i,
-    stored as d & 0xFF."""
+    stored as d & 0xFF. If busy (a bytearray) is given, busy[i] is set to 1 where digit i is nonzero."""
     naf = bytearray(_NAF_LEN)
     full = 1 << w
     half = full >> 1
@@ -261,6 +304,8 @@ def _wnaf(k, w):
                 d -= full
             k -= d
             naf[i] = d & 0xFF
+            if busy is not None:
+                busy[i] = 1
             k >>= w
             i += w
         else:
@@ -282,18 +327,79 @@ def _affine(X, Y, Z):
 # Verify: public data only (the key, the message, the signature), so it may take variable time.
 
 
-def verify(public_key, message, signature):
+def precompute(public_key):
+    """An anchor table for public_key: bytes to keep (in flash, say) and pass to verify(..., table=...),
+    which then takes Q's multiples from it instead of building them on every call. Work that depends
+    only on the key, done once when the key is installed. ValueError for an invalid public key (as
+    ecdh). The blob is opaque and versioned: byte 0 is the format version (1), then the affine odd
+    multiples 1Q, 3Q, ..., 127Q (64 points of 64 bytes x || y big-endian, the layout of
+    p256_tables.G_ODD_MULTIPLES, so the first point is Q itself), then those of Q' = 2^128 Q (the
+    layout of p256_tables.G128_ODD_MULTIPLES), then the SHA-256 of all that precedes it: 8225 bytes.
+    With it, verify splits u2 (as u1) into 128-bit halves: four wNAF streams over one chain of 128
+    doublings instead of 256."""
+    point = _decode_point(public_key)
+    if point is None:
+        raise ValueError("invalid P-256 public key")
+    x, y = point
+    X, Y, Z = x, y, 1
+    for _ in range(128):
+        X, Y, Z = _double(X, Y, Z)
+    x2, y2 = _affine(X, Y, Z)  # never at infinity: 2^128 < n, n prime
+    xs, ys, zs = _odd_multiples(x, y, _TABLE_POINTS)
+    xs2, ys2, zs2 = _odd_multiples(x2, y2, _TABLE_POINTS)
+    xs, ys = _batch_affine(xs + xs2, ys + ys2, zs + zs2)
+    xs2 = ys2 = zs = zs2 = None
+    out = bytearray(_TABLE_LEN)
+    out[0] = _TABLE_VERSION
+    o = 1
+    for j in range(2 * _TABLE_POINTS):
+        out[o:o + 32] = xs[j].to_bytes(32, "big")
+        out[o + 32:o + 64] = ys[j].to_bytes(32, "big")
+        o += 64
+    out[o:] = hashlib.sha256(memoryview(out)[:o]).digest()
+    return bytes(out)
+
+
+def _check_table(table, point):
+    """table as bytes if it is precompute's blob for the point (x, y), else None. Checks the length,
+    the version, the checksum (so a truncated, corrupted or garbage blob is refused) and that the first
+    point is the key itself (so a table for another key is refused). Never raises."""
+    try:
+        if isinstance(table, bytes):
+            data = table
+        elif isinstance(table, (bytearray, memoryview)):
+            data = bytes(table)
+        else:
+            return None
+        if len(data) != _TABLE_LEN or data[0] != _TABLE_VERSION:
+            return None
+        end = _TABLE_LEN - 32
+        if hashlib.sha256(data[:end]).digest() != data[end:]:
+            return None
+        if int.from_bytes(data[1:33], "big") != point[0] or int.from_bytes(data[33:65], "big") != point[1]:
+            return None
+        return data
+    except Exception:
+        return None
+
+
+def verify(public_key, message, signature, table=None):
     """True if signature (64 bytes r || s) is a valid ECDSA P-256 signature of SHA-256(message) under
     public_key (64 bytes x || y, or 65 bytes 04 || x || y). Never raises: anything malformed (wrong
     type or length, r or s outside [1, n-1], a point not on the curve or with a coordinate >= p) is
-    simply False."""
-    return _run(verify_steps(public_key, message, signature))
+    simply False.
+
+    table: None, or precompute(public_key) (an anchor's table, made once): the same answer, faster. A
+    table that is not precompute's blob for this very key (another key's, truncated, another version,
+    corrupted) makes the answer False."""
+    return _run(verify_steps(public_key, message, signature, table))
 
 
-def verify_digest(public_key, digest, signature):
+def verify_digest(public_key, digest, signature, table=None):
     """verify over a hash computed by the caller: the leftmost 256 bits of digest (SEC1 4.1.4), so a
-    32-byte SHA-256 digest gives the same answer as verify over its message. Never raises."""
-    return _run(verify_digest_steps(public_key, digest, signature))
+    32-byte SHA-256 digest gives the same answer as verify over its message. Never raises. table as
+    for verify."""
+    return _run(verify_digest_steps(public_key, digest, signature, table))
 
 
 def _run(steps):
@@ -306,7 +412,7 @@ def _run(steps):
     return False
 
 
-def verify_steps(public_key, message, signature):
+def verify_steps(public_key, message, signature, table=None):
     """verify, as a generator that does the work a slice at a time.
 
     Protocol: the generator yields None zero or more times while it works (once after setting up, then
@@ -321,27 +427,31 @@ def verify_steps(public_key, message, signature):
             await asyncio.sleep(0)
 
     The generator holds no resources: dropping it half-way is fine. It never raises on malformed
-    input."""
+    input. table as for verify (a table that does not match is malformed input: False at once)."""
     digest = None
     if isinstance(message, (bytes, bytearray, memoryview)):
         try:
             digest = hashlib.sha256(message).digest()
         except Exception:
             digest = None
-    return _verify_gen(public_key, digest, signature)
+    return _verify_gen(public_key, digest, signature, table)
 
 
-def verify_digest_steps(public_key, digest, signature):
+def verify_digest_steps(public_key, digest, signature, table=None):
     """verify_digest as a generator, with verify_steps' protocol."""
-    return _verify_gen(public_key, digest, signature)
+    return _verify_gen(public_key, digest, signature, table)
 
 
-def _verify_gen(public_key, digest, signature):
+def _verify_gen(public_key, digest, signature, table):
     point = rs = e = None
     try:
         point = _decode_point(public_key)
         rs = _decode_signature(signature)
         e = None if digest is None else _digest_to_int(digest)
+        if point is not None and table is not None:
+            table = _check_table(table, point)
+            if table is None:
+                point = None
     except Exception:
         point = None
     if point is None or rs is None or e is None:
@@ -353,35 +463,52 @@ def _verify_gen(public_key, digest, signature):
     w = _inverse_public(s, n)
     u1 = e * w % n
     u2 = r * w % n
-    naf_g = _wnaf(u1, _W_G)
-    naf_q = _wnaf(u2, _W_Q)
-    # 1Q, 3Q, ..., 15Q with Z^2 and Z^3 of each, for the full additions in the loop.
-    qx, qy, qz = _odd_multiples(point[0], point[1])
-    qzz = [z * z % p for z in qz]
-    qzzz = [zz * z % p for zz, z in zip(qzz, qz)]
+    if table is None:
+        naf_g = _wnaf(u1, _W_G)
+        naf_q = _wnaf(u2, _W_Q)
+        busy = None
+        # 1Q, 3Q, ..., 15Q with Z^2 and Z^3 of each, for the full additions in the loop.
+        qx, qy, qz = _odd_multiples(point[0], point[1])
+        qzz = [z * z % p for z in qz]
+        qzzz = [zz * z % p for zz, z in zip(qzz, qz)]
+        # The affine streams, each (digits, table, offset of the first point): G only.
+        streams = ((naf_g, _G_ODD, 0),)
+    else:
+        # u1 = a + b 2^128, u2 = c + d 2^128: u1 G + u2 Q = a G + b (2^128 G) + c Q + d (2^128 Q), four
+        # 128-bit scalars over one chain of 128 doublings. busy marks positions with any digit.
+        busy = bytearray(_NAF_LEN)
+        naf_g = _wnaf(u1 & _MASK128, _W_G, busy)
+        naf_q = _wnaf(u2 & _MASK128, _W_A, busy)
+        qx = None
+        streams = ((naf_g, _G_ODD, 0), (_wnaf(u1 >> 128, _W_G, busy), _G128_ODD, 0), (naf_q, table, 1),
+                   (_wnaf(u2 >> 128, _W_A, busy), table, 1 + _TABLE_HALF))
     point = rs = None
     yield None
 
     from_bytes = int.from_bytes
-    g_odd = _G_ODD
+    if busy is None:
+        busy = naf_g  # no table: the two streams are checked position by position below
     i = _NAF_LEN - 1
-    while i >= 0 and not (naf_g[i] or naf_q[i]):
+    while i >= 0 and not (busy[i] or naf_q[i]):
         i -= 1
     X = Y = Z = 0  # the accumulator, at infinity while Z == 0
     events = 0
     while i >= 0:
         # Position i has a nonzero digit for G, for Q or for both: add those points.
-        digit = naf_g[i]
-        if digit:
-            # Mixed addition of the affine table point (x2, y2) = digit*G.
+        for naf, odd, base in streams:
+            digit = naf[i]
+            if not digit:
+                continue
+            # Mixed addition of the affine table point (x2, y2) = digit*G (or digit*Q from an anchor
+            # table), read from the bytes table one point at a time.
             if digit < 128:
-                o = (digit >> 1) << 6
-                x2 = from_bytes(g_odd[o:o + 32], "big")
-                y2 = from_bytes(g_odd[o + 32:o + 64], "big")
+                o = base + ((digit >> 1) << 6)
+                x2 = from_bytes(odd[o:o + 32], "big")
+                y2 = from_bytes(odd[o + 32:o + 64], "big")
             else:
-                o = ((256 - digit) >> 1) << 6
-                x2 = from_bytes(g_odd[o:o + 32], "big")
-                y2 = p - from_bytes(g_odd[o + 32:o + 64], "big")
+                o = base + (((256 - digit) >> 1) << 6)
+                x2 = from_bytes(odd[o:o + 32], "big")
+                y2 = p - from_bytes(odd[o + 32:o + 64], "big")
             if Z:
                 zz = Z * Z % p
                 h = (x2 * zz - X) % p
@@ -397,7 +524,7 @@ def _verify_gen(public_key, digest, signature):
                     X, Y, Z = _add(X, Y, Z, x2, y2, 1)
             else:
                 X, Y, Z = x2, y2, 1
-        digit = naf_q[i]
+        digit = 0 if qx is None else naf_q[i]
         if digit:
             # Full addition of the Jacobian table point digit*Q (its Z^2 and Z^3 precomputed).
             if digit < 128:
@@ -425,7 +552,7 @@ def _verify_gen(public_key, digest, signature):
                 X, Y, Z = qx[j], y2, qz[j]
         # Down to the next position with a digit (or to the end): one doubling per position.
         j = i - 1
-        while j >= 0 and not (naf_g[j] or naf_q[j]):
+        while j >= 0 and not (busy[j] or naf_q[j]):
             j -= 1
         for _ in range(i - j if j >= 0 else i):
             # Doubling, a = -3: delta = Z^2, gamma = Y^2, beta = X*gamma, alpha = 3(X - delta)(X + delta).
@@ -534,21 +661,9 @@ def _mul_point(k, x, y):
     k or k + n) is recoded into 64 signed odd digits in [-15, 15] and a top digit in [1, 15], then
     256 doublings and 64 mixed additions from the affine odd multiples 1P..15P."""
     p = _P
-    xs, ys, zs = _odd_multiples(x, y)
-    # To affine with one inversion (Montgomery's trick). The points depend only on the public P.
-    acc = [1] * 8
-    prod = 1
-    for j in range(8):
-        acc[j] = prod
-        prod = prod * zs[j] % p
-    inv = _inverse_public(prod, p)
-    table = [0] * 8
-    for j in range(7, -1, -1):
-        zi = inv * acc[j] % p
-        inv = inv * zs[j] % p
-        zi2 = zi * zi % p
-        table[j] = (xs[j] * zi2 % p) << 256 | ys[j] * zi2 % p * zi % p
-    xs = ys = zs = acc = None
+    xs, ys = _batch_affine(*_odd_multiples(x, y))
+    table = [xs[j] << 256 | ys[j] for j in range(8)]
+    xs = ys = None
     k += _N * (1 - (k & 1))
     index = bytearray(64)
     negative = bytearray(64)
