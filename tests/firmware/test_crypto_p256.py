@@ -370,3 +370,11 @@ def test_precompute_refuses_invalid_keys():
                 b"\xff" * 64, point(x + P, y), G.hex()]
     for key in bad_keys:
         raised(ValueError, p256.precompute, key)
+
+
+def test_is_valid_public_key_says_what_ecdh_accepts():
+    good = p256.public_key(b"\x00" * 31 + b"\x07")
+    assert p256.is_valid_public_key(good)
+    assert p256.is_valid_public_key(b"\x04" + good)
+    for bad in (None, "text", b"", good[:63], b"\x05" + good, good[:32] + bytes(32), b"\xff" * 64):
+        assert not p256.is_valid_public_key(bad)

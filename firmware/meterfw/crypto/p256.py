@@ -9,6 +9,7 @@
 #   sign(private_key, message) -> 64 bytes r || s         deterministic nonce (RFC 6979, HMAC-SHA256)
 #   public_key(private_key) -> 64 bytes x || y
 #   ecdh(private_key, public_key) -> 32 bytes             the shared x-coordinate
+#   is_valid_public_key(public_key) -> bool               on the curve, coordinates < p; never raises
 #
 # Keys and signatures are bytes: a private key is 32 bytes big-endian in [1, n-1]; a public key is 64
 # bytes x || y or 65 bytes 04 || x || y (uncompressed, SEC1); a signature is r || s, 32 bytes each.
@@ -119,6 +120,12 @@ def _as_bytes(value):
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     return None
+
+
+def is_valid_public_key(public_key):
+    """Whether public_key (64 bytes x || y, or 65 bytes 04 || x || y) is a point of the curve, both
+    coordinates below p. Never raises. A store checks anchors with this before keeping them."""
+    return _decode_point(public_key) is not None
 
 
 def _decode_point(public_key):

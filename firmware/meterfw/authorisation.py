@@ -1,0 +1,119 @@
+"""Who may send which command: the one authorisation table of the firmware (design.md, "Roles, trust
+anchors, authorisation"). Sans-I/O, no state.
+
+    message code -> (roles allowed to originate it, needs a signature, response is sensitive, name)
+
+Every command reaches a device MAC'd by the DCC's access control broker (property 1), so the MAC is not
+a column: it is always required (meterfw.pipeline checks it first). "Needs a signature" means the
+command is critical (property 2): it must also carry an ECDSA signature by the originating role's DS
+trust anchor. "Sensitive response" means the answer carries consumption or debt data and must be
+encrypted to the requester (property 3). A code that is not in the table is refused to every role
+(fail closed); so is a role that is not listed for a code (property 4).
+
+Message codes are GBCS's, checked against the DCC's RTDS 4.5.0 (originator role and signed or not):
+
+    0x0019 ECS01a  Update Import Tariff (Primary Element)                supplier, signed
+    0x0027 ECS17b  Read ESME Energy Registers (Import Energy)            supplier, network operator; MAC
+                   only; response sensitive (consumption)
+    0x004F ECS42   Remotely Close the Load Switch (supply connect)       supplier, signed
+    0x0050 ECS43   Remotely Open the Load Switch (supply disconnect)     supplier, signed
+    0x0081 GCS32   Remotely Close the Valve (gas supply off)             supplier, signed
+    0x00B3 ECS04b  Reset Meter Balance                                   supplier, signed
+    0x0102 CS02b   Update Security Credentials (supplierBySupplier)      supplier, signed
+    0x0103 CS02b   Update Security Credentials (networkOperatorByNetworkOperator)   network operator, signed
+    0x0105 CS02b   Update Security Credentials (WANProviderByWANProvider)           WAN provider, signed
+    0x0106 CS02b   Update Security Credentials (transCoSByTransCoS)                 transitional CoS, signed
+    0x0107 CS02b   Update Security Credentials (supplierByTransCoS)                 transitional CoS, signed
+    0x0108 CS02b   Update Security Credentials (anyExceptAbnormalRootByRecovery)    recovery, signed
+
+What the table cannot say, left to the ownership/credential-replacement work: which anchor a CS02b
+command may replace (supplierByTransCoS only the supplier's, recovery any but the root: the payload's
+target role must be checked against the code when the payload is decoded), that the new certificates
+chain to the root, and the counter floor it sets. Left out of the table on purpose (so refused until
+modelled): 0x0100/0x0101 (root replacement, by supplier or WAN provider, under the root's own
+authorisation in the payload), 0x0104 (ACB by ACB, MAC only in RTDS), 0x0109 (any by contingency key),
+and the CS02b handover variants the DCC originates as the ACB.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+from meterfw import roles
+
+# Fields of a rule (the tuple rule() returns).
+ROLES = const(0)
+SIGNED = const(1)
+SENSITIVE = const(2)
+NAME = const(3)
+
+TARIFF = const(0x0019)
+READ_IMPORT_REGISTERS = const(0x0027)
+SUPPLY_CONNECT = const(0x004F)
+SUPPLY_DISCONNECT = const(0x0050)
+VALVE_CLOSE = const(0x0081)
+RESET_BALANCE = const(0x00B3)
+CREDENTIALS_SUPPLIER_BY_SUPPLIER = const(0x0102)
+CREDENTIALS_NO_BY_NO = const(0x0103)
+CREDENTIALS_WAN_BY_WAN = const(0x0105)
+CREDENTIALS_TRANSCOS_BY_TRANSCOS = const(0x0106)
+CREDENTIALS_SUPPLIER_BY_TRANSCOS = const(0x0107)
+CREDENTIALS_ANY_BY_RECOVERY = const(0x0108)
+
+_S = (roles.SUPPLIER,)
+
+# THE table. Keep it the only place that says who may do what.
+_TABLE = {
+    TARIFF: (_S, True, False, "ECS01a update import tariff"),
+    READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR), False, True,
+                            "ECS17b read import energy registers"),
+    SUPPLY_CONNECT: (_S, True, False, "ECS42 supply connect (close load switch)"),
+    SUPPLY_DISCONNECT: (_S, True, False, "ECS43 supply disconnect (open load switch)"),
+    VALVE_CLOSE: (_S, True, False, "GCS32 close gas valve"),
+    RESET_BALANCE: (_S, True, False, "ECS04b reset meter balance"),
+    CREDENTIALS_SUPPLIER_BY_SUPPLIER: (_S, True, False, "CS02b credentials supplierBySupplier"),
+    CREDENTIALS_NO_BY_NO: ((roles.NETWORK_OPERATOR,), True, False, "CS02b credentials networkOperatorByNetworkOperator"),
+    CREDENTIALS_WAN_BY_WAN: ((roles.WAN_PROVIDER,), True, False, "CS02b credentials WANProviderByWANProvider"),
+    CREDENTIALS_TRANSCOS_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials transCoSByTransCoS"),
+    CREDENTIALS_SUPPLIER_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials supplierByTransCoS"),
+    CREDENTIALS_ANY_BY_RECOVERY: ((roles.RECOVERY,), True, False,
+                                  "CS02b credentials anyExceptAbnormalRootByRecovery"),
+}
+
+
+def rule(message_code):
+    """(roles, signed, sensitive, name) for message_code, or None if no role may send it."""
+    return _TABLE.get(message_code)
+
+
+def allowed(role, message_code):
+    """True if role may originate message_code."""
+    entry = _TABLE.get(message_code)
+    return entry is not None and role in entry[ROLES]
+
+
+def needs_signature(message_code):
+    """True if message_code is critical (signed by its originator). A code not in the table counts as
+    critical: fail closed."""
+    entry = _TABLE.get(message_code)
+    return True if entry is None else entry[SIGNED]
+
+
+def sensitive_response(message_code):
+    """True if the response to message_code carries sensitive data (to be encrypted)."""
+    entry = _TABLE.get(message_code)
+    return entry is not None and entry[SENSITIVE]
+
+
+def rows():
+    """The table for the docs: a list of (code, name, role names, signed, sensitive), by code."""
+    out = []
+    for code in sorted(_TABLE):
+        entry = _TABLE[code]
+        out.append((code, entry[NAME], tuple(roles.NAMES[r] for r in entry[ROLES]), entry[SIGNED],
+                    entry[SENSITIVE]))
+    return out

@@ -1,0 +1,235 @@
+"""The device's security pipeline for incoming commands (design.md: properties 1-4, "Principles").
+Sans-I/O: bytes in, a Decision out; the trust anchor and counter stores are passed in.
+
+    pipeline = DevicePipeline(device_id, device_ka_private_key, anchors, counters, suite="gbcs")
+    decision = pipeline.process(frame)
+    if decision.accepted: act on decision.message (the counter has already been advanced)
+
+Cheap checks first, fail closed, in this order; the first failing check decides the reason:
+
+    1. size bound (max_frame bytes)                          REJECT_TOO_LONG
+    2. GBCS parse                                            REJECT_MALFORMED
+    3. a command (CRA 1) ...                                 REJECT_NOT_COMMAND
+       ... carrying a MAC header                             REJECT_NO_MAC
+    4. recipient is this device                              REJECT_WRONG_RECIPIENT
+    5. MAC, Z = ECDH(device KA key, ACB KA anchor): every command is MAC'd by the DCC's access control
+       broker, whoever originated it                        REJECT_NO_ACB_ANCHOR, REJECT_BAD_MAC
+    6. originator is a trust anchor's party                  REJECT_UNKNOWN_ORIGINATOR
+    7. counter strictly above that role's stored counter     REJECT_REPLAY
+    8. the message code is in the authorisation table        REJECT_UNKNOWN_CODE
+    9. critical codes: signature by the role's DS anchor     REJECT_NO_ANCHOR, REJECT_BAD_SIGNATURE
+   10. the table allows that role that code                  REJECT_NOT_AUTHORISED
+   11. ACCEPT: the role's counter advanced (atomically, by the store) before the caller acts, so a
+       power cut after acting can never let the same command through again. A store that refuses
+       (ValueError: not above the stored counter) gives REJECT_REPLAY.
+
+Nothing about the payload is looked at before the MAC has verified, and no signature work is done for a
+frame with a bad MAC (property 1). On any reject nothing changes but the per-reason count
+(pipeline.rejected[reason]) and the optional log(reason, message_or_None) callback is called; the
+counter store is not written. Any unexpected exception inside (a store failing, no memory) gives
+REJECT_INTERNAL: process() never raises.
+
+Work done once per anchor: the static ECDH secret Z with the ACB's KA anchor is cached with the anchor
+key it came from, and recomputed when that anchor changes (pipeline.ecdh_count counts the ECDHs). With
+anchor_tables=True the p256.precompute table of each signing role's DS anchor is kept too (about 8 KB
+each, made on first use, remade when the anchor changes).
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+from meterfw import authorisation, gbcs, roles
+from meterfw.crypto import p256
+
+ACCEPT = const(0)
+REJECT_TOO_LONG = const(1)
+REJECT_MALFORMED = const(2)
+REJECT_NOT_COMMAND = const(3)
+REJECT_NO_MAC = const(4)
+REJECT_WRONG_RECIPIENT = const(5)
+REJECT_NO_ACB_ANCHOR = const(6)
+REJECT_BAD_MAC = const(7)
+REJECT_UNKNOWN_ORIGINATOR = const(8)
+REJECT_REPLAY = const(9)
+REJECT_UNKNOWN_CODE = const(10)
+REJECT_NO_ANCHOR = const(11)
+REJECT_BAD_SIGNATURE = const(12)
+REJECT_NOT_AUTHORISED = const(13)
+REJECT_INTERNAL = const(14)
+REASON_COUNT = const(15)
+
+REASON_NAMES = (
+    "accept",
+    "too long",
+    "malformed",
+    "not a command",
+    "no MAC",
+    "wrong recipient",
+    "no ACB anchor",
+    "bad MAC",
+    "unknown originator",
+    "replay",
+    "unknown message code",
+    "no anchor for the originating role",
+    "bad signature",
+    "not authorised",
+    "internal error",
+)
+
+MAX_FRAME = const(2048)  # default bound; RTDS 4.5.0 frames peak well under 2 KiB
+
+_ANCHOR_ID = const(0)
+_ANCHOR_DS = const(1)
+_ANCHOR_KA = const(2)
+
+
+class Decision:
+    """What process() decided. accepted: True only for ACCEPT; reason: ACCEPT or a REJECT_* code;
+    message: the parsed gbcs.Message (None when the frame did not parse); role: the originating role
+    once known, else None; rule: the authorisation rule (roles, signed, sensitive, name) on accept."""
+
+    def __init__(self, reason, message=None, role=None, rule=None):
+        self.reason = reason
+        self.accepted = reason == ACCEPT
+        self.message = message
+        self.role = role
+        self.rule = rule
+
+    def __repr__(self):
+        return "Decision(%s)" % REASON_NAMES[self.reason]
+
+
+class DevicePipeline:
+    def __init__(self, device_id, device_ka_private_key, anchors, counters, suite="gbcs", log=None,
+                 max_frame=MAX_FRAME, anchor_tables=False):
+        if suite not in ("gbcs", "hmac"):
+            raise ValueError("unknown MAC suite")
+        self.device_id = bytes(device_id)
+        if len(self.device_id) != gbcs.ID_SIZE:
+            raise ValueError("device ID must be 8 bytes")
+        self._ka_private_key = bytes(device_ka_private_key)
+        self.anchors = anchors
+        self.counters = counters
+        self.suite = suite
+        self.log = log
+        self.max_frame = max_frame
+        self.anchor_tables = anchor_tables
+        self.rejected = [0] * REASON_COUNT  # indexed by reason code; [ACCEPT] stays 0
+        self.accepted = 0
+        self.ecdh_count = 0
+        self._z_key = None  # the ACB KA anchor Z was computed from
+        self._z = None
+        self._tables = {}  # role -> (DS anchor key, p256.precompute table)
+
+    # ------------------------------------------------------------------------------------------ cache
+
+    def _acb_z(self):
+        # Z with the ACB's KA anchor, or None when there is no usable ACB anchor.
+        anchor = self.anchors.anchor(roles.ACCESS_CONTROL_BROKER)
+        if anchor is None:
+            return None
+        ka = bytes(anchor[_ANCHOR_KA])
+        if self._z is None or self._z_key != ka:
+            self._z = None
+            self._z_key = None
+            self.ecdh_count += 1
+            try:
+                z = p256.ecdh(self._ka_private_key, ka)
+            except ValueError:
+                return None
+            self._z = z
+            self._z_key = ka
+        return self._z
+
+    def _table(self, role, ds):
+        if not self.anchor_tables:
+            return None
+        cached = self._tables.get(role)
+        if cached is not None and cached[0] == ds:
+            return cached[1]
+        try:
+            table = p256.precompute(ds)
+        except ValueError:
+            return None
+        self._tables[role] = (ds, table)
+        return table
+
+    # ---------------------------------------------------------------------------------------- process
+
+    def _reject(self, reason, message=None, role=None):
+        self.rejected[reason] += 1
+        if self.log is not None:
+            try:
+                self.log(reason, message)
+            except Exception:  # a failing logger must not turn a reject into a crash
+                pass
+        return Decision(reason, message, role)
+
+    def process(self, frame):
+        """The Decision for one incoming frame (bytes). Never raises."""
+        try:
+            return self._process(frame)
+        except Exception:  # fail closed: a store or memory failure is a reject, never a crash
+            return self._reject(REJECT_INTERNAL)
+
+    def _process(self, frame):
+        # 1. size, before anything else is done with the bytes
+        if not isinstance(frame, (bytes, bytearray, memoryview)):
+            return self._reject(REJECT_MALFORMED)
+        if len(frame) > self.max_frame:
+            return self._reject(REJECT_TOO_LONG)
+        # 2. parse the envelope (lengths only; the payload is not interpreted)
+        try:
+            message = gbcs.parse(frame)
+        except gbcs.FrameError:
+            return self._reject(REJECT_MALFORMED)
+        # 3. a MAC'd command
+        if message.cra != gbcs.CRA_COMMAND:
+            return self._reject(REJECT_NOT_COMMAND, message)
+        if message.mac is None:
+            return self._reject(REJECT_NO_MAC, message)
+        # 4. for this device
+        if message.recipient != self.device_id:
+            return self._reject(REJECT_WRONG_RECIPIENT, message)
+        # 5. the ACB's MAC
+        z = self._acb_z()
+        if z is None:
+            return self._reject(REJECT_NO_ACB_ANCHOR, message)
+        if not gbcs.verify_mac(message, z, self.suite):
+            return self._reject(REJECT_BAD_MAC, message)
+        # 6. who originated it
+        role = self.anchors.role_of(bytes(message.originator))
+        if role is None:
+            return self._reject(REJECT_UNKNOWN_ORIGINATOR, message)
+        # 7. fresh
+        if message.counter <= self.counters.counter(role):
+            return self._reject(REJECT_REPLAY, message, role)
+        # 8. a code the table knows (no signature work for a command nobody may send)
+        rule = authorisation.rule(message.message_code)
+        if rule is None:
+            return self._reject(REJECT_UNKNOWN_CODE, message, role)
+        # 9. critical: signed by the role's DS anchor
+        if rule[authorisation.SIGNED]:
+            anchor = self.anchors.anchor(role)
+            if anchor is None:
+                return self._reject(REJECT_NO_ANCHOR, message, role)
+            if message.signature is None:
+                return self._reject(REJECT_BAD_SIGNATURE, message, role)
+            ds = bytes(anchor[_ANCHOR_DS])
+            if not p256.verify(ds, message.signed_part, message.signature, self._table(role, ds)):
+                return self._reject(REJECT_BAD_SIGNATURE, message, role)
+        # 10. this role may send this code
+        if role not in rule[authorisation.ROLES]:
+            return self._reject(REJECT_NOT_AUTHORISED, message, role)
+        # 11. accept: the counter moves first (the store writes it atomically)
+        try:
+            self.counters.advance(role, message.counter)
+        except ValueError:
+            return self._reject(REJECT_REPLAY, message, role)
+        self.accepted += 1
+        return Decision(ACCEPT, message, role, rule)
