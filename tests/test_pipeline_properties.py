@@ -3,19 +3,13 @@ frames never raise, are never accepted and never move a counter; over any sequen
 reordered, misaddressed, unauthorised and tampered commands, exactly the valid fresh ones are accepted,
 in order, and each role's counter is the last one accepted from it."""
 
-import pathlib
-import sys
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent / "firmware"))
+from pipeline_fakes import DEVICE, DEVICE_KA, OTHER_DEVICE, FakeCounters, command, make_anchors  # tests/conftest.py
 
-from pipeline_fakes import (DEVICE, DEVICE_KA, OTHER_DEVICE, FakeCounters, command,  # noqa: E402
-                            make_anchors)
-
-from meterfw import authorisation, pipeline, roles  # noqa: E402
+from meterfw import authorisation, pipeline, roles
 
 S = roles.SUPPLIER
 NO = roles.NETWORK_OPERATOR
