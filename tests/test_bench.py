@@ -33,3 +33,22 @@ def test_bench_crypto_writes_every_figure(tmp_path):
         "cpython_verify_vs_python_ecdsa", "vm_verify_speedup_vs_plain", "vm_verify_peak_heap_bytes"}
     assert "verify speed-up vs plain (VM)" in result.stdout
     assert "without an anchor table (VM)" in result.stdout
+
+
+@pytest.mark.virtual
+def test_bench_pipeline_writes_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "meterlab", "bench", "pipeline", "--repeat", "1", "--vm-repeat", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(out.read_text())
+    for where in ("cpython", "virtual_board"):
+        for name in ("mac_only_fps", "signed_fps", "bad_mac_reject_us", "mac_only_accept_us", "signed_accept_us"):
+            assert results[where][name] > 0, (where, name)
+        for name in ("signed_accept_vs_bad_mac_reject", "mac_only_accept_vs_bad_mac_reject"):
+            assert results["ratios"][where][name] > 0, (where, name)
+    assert set(results["met"]) == set(results["targets"]) == {
+        "cpython_signed_accept_vs_bad_mac_reject", "vm_signed_accept_vs_bad_mac_reject"}
+    assert "signed accept vs bad-MAC reject (VM)" in result.stdout

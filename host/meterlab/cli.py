@@ -110,6 +110,21 @@ def cmd_bench_crypto(args):
     return 0
 
 
+def cmd_bench_pipeline(args):
+    import json
+
+    from meterlab.bench import pipeline
+
+    results = pipeline.run(repeat=args.repeat, vm_repeat=args.vm_repeat,
+                           progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(pipeline.report(results))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=1)
+        print(f"results in {args.json}")
+    return 0
+
+
 def cmd_demo(args):
     from meterlab.demo import run_demo
 
@@ -175,6 +190,12 @@ def build_parser():
     bench_crypto.add_argument("--repeat", type=int, default=7, help="CPython runs per figure (median)")
     bench_crypto.add_argument("--vm-repeat", type=int, default=5, help="virtual board runs per figure")
     bench_crypto.set_defaults(handler=cmd_bench_crypto)
+    bench_pipeline = bench_commands.add_parser(
+        "pipeline", help="the device's security pipeline on CPython and a virtual board, against its target")
+    bench_pipeline.add_argument("--json", metavar="FILE", help="write the results here")
+    bench_pipeline.add_argument("--repeat", type=int, default=7, help="CPython runs per figure (median)")
+    bench_pipeline.add_argument("--vm-repeat", type=int, default=5, help="virtual board runs per figure")
+    bench_pipeline.set_defaults(handler=cmd_bench_pipeline)
 
     demo = commands.add_parser("demo", help="start virtual boards and show the system working")
     demo.add_argument("--workdir", help="keep the boards' state here (default: a temporary folder)")
