@@ -95,29 +95,14 @@ def cmd_restart(args):
     return 0
 
 
-def cmd_bench_crypto(args):
+def cmd_bench(args):
+    import importlib
     import json
 
-    from meterlab.bench import crypto
-
-    results = crypto.run(repeat=args.repeat, vm_repeat=args.vm_repeat,
-                         progress=lambda text: print(text, file=sys.stderr, flush=True))
-    print(crypto.report(results))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(results, out, indent=1)
-        print(f"results in {args.json}")
-    return 0
-
-
-def cmd_bench_pipeline(args):
-    import json
-
-    from meterlab.bench import pipeline
-
-    results = pipeline.run(repeat=args.repeat, vm_repeat=args.vm_repeat,
-                           progress=lambda text: print(text, file=sys.stderr, flush=True))
-    print(pipeline.report(results))
+    bench = importlib.import_module(f"meterlab.bench.{args.bench_command}")
+    results = bench.run(repeat=args.repeat, vm_repeat=args.vm_repeat,
+                        progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(bench.report(results))
     if args.json:
         with open(args.json, "w") as out:
             json.dump(results, out, indent=1)
@@ -184,18 +169,15 @@ def build_parser():
 
     bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
-    bench_crypto = bench_commands.add_parser(
-        "crypto", help="firmware crypto on CPython and a virtual board, against its targets")
-    bench_crypto.add_argument("--json", metavar="FILE", help="write the results here")
-    bench_crypto.add_argument("--repeat", type=int, default=7, help="CPython runs per figure (median)")
-    bench_crypto.add_argument("--vm-repeat", type=int, default=5, help="virtual board runs per figure")
-    bench_crypto.set_defaults(handler=cmd_bench_crypto)
-    bench_pipeline = bench_commands.add_parser(
-        "pipeline", help="the device's security pipeline on CPython and a virtual board, against its target")
-    bench_pipeline.add_argument("--json", metavar="FILE", help="write the results here")
-    bench_pipeline.add_argument("--repeat", type=int, default=7, help="CPython runs per figure (median)")
-    bench_pipeline.add_argument("--vm-repeat", type=int, default=5, help="virtual board runs per figure")
-    bench_pipeline.set_defaults(handler=cmd_bench_pipeline)
+    for name, description in (
+        ("crypto", "firmware crypto on CPython and a virtual board, against its targets"),
+        ("pipeline", "the device's security pipeline on CPython and a virtual board, against its target"),
+    ):
+        benchmark = bench_commands.add_parser(name, help=description)
+        benchmark.add_argument("--json", metavar="FILE", help="write the results here")
+        benchmark.add_argument("--repeat", type=int, default=7, help="CPython runs per figure (median)")
+        benchmark.add_argument("--vm-repeat", type=int, default=5, help="virtual board runs per figure")
+        benchmark.set_defaults(handler=cmd_bench)
 
     demo = commands.add_parser("demo", help="start virtual boards and show the system working")
     demo.add_argument("--workdir", help="keep the boards' state here (default: a temporary folder)")

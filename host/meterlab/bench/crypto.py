@@ -22,24 +22,20 @@ machine slows both sides alike:
 """
 import json
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from meterlab.boards.descriptions import load_board
-from meterlab.boards.virtual import check_harness
-from meterlab.paths import FIRMWARE_DIR, VIRTUAL_HARNESS_DIR
+from meterlab.bench import run_on_virtual_board
+
 
 MESSAGE_BYTES = 200
 TARGET_CPYTHON_VERIFY_VS_PYTHON_ECDSA = 1.0
 TARGET_VM_VERIFY_SPEEDUP_VS_PLAIN = 3.5
 TARGET_VM_VERIFY_PEAK_HEAP = 24 * 1024
 _PLAIN_BASELINE = Path(__file__).with_name("plain_p256.py")
-_RESULT_PREFIX = "BENCH-RESULT "
 
 
 def _median_seconds(function, repeat):
@@ -175,23 +171,10 @@ print("BENCH-RESULT " + json.dumps(result))
 
 
 def bench_virtual_board(data, repeat, board="esp32"):
-    check_harness()
-    heap = load_board(board)["heap_bytes"]
-    with tempfile.TemporaryDirectory(prefix="meterlab-bench-") as scratch:
-        flash = Path(scratch) / "flash"
-        shutil.copytree(FIRMWARE_DIR / "meterfw", flash / "meterfw", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(_PLAIN_BASELINE, flash / "plain_p256.py")
-        (flash / "bench.json").write_text(json.dumps({**data, "repeat": repeat}))
-        (flash / "bench_crypto.py").write_text(_VM_SCRIPT)
-        result = subprocess.run(
-            ["node", str(VIRTUAL_HARNESS_DIR / "board.mjs"), "--state", scratch, "--heap", str(heap),
-             "--script", "bench_crypto.py"],
-            capture_output=True, text=True, timeout=3600,
-        )
-    for line in result.stdout.splitlines():
-        if line.startswith(_RESULT_PREFIX):
-            return {**json.loads(line[len(_RESULT_PREFIX):]), "board": board, "heap_bytes": heap}
-    raise RuntimeError(f"the benchmark failed on the virtual board:\n{result.stdout}{result.stderr}")
+    return run_on_virtual_board(_VM_SCRIPT, {
+        "plain_p256.py": _PLAIN_BASELINE.read_text(),
+        "bench.json": json.dumps({**data, "repeat": repeat}),
+    }, board)
 
 
 def run(repeat=7, vm_repeat=5, progress=print):

@@ -28,21 +28,15 @@ below are defined once here and shipped, as source, to the virtual board in its 
 import inspect
 import json
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from meterlab.boards.descriptions import load_board
-from meterlab.boards.virtual import check_harness
-from meterlab.paths import FIRMWARE_DIR, VIRTUAL_HARNESS_DIR
+from meterlab.bench import run_on_virtual_board
 
 TARGET_SIGNED_ACCEPT_VS_BAD_MAC_REJECT = 5.0
 MAX_BATCH = 100  # frames per sample at most (how many frames are built: 2 + repeat * MAX_BATCH per kind)
 CPYTHON_SAMPLE_S = 0.02
-_RESULT_PREFIX = "BENCH-RESULT "
 _DEVICE_ID = b"\x00\xdb\x12\x34\x56\x78\x90\xa0"
 _PAYLOAD = b"\x01\x02"
 
@@ -270,8 +264,6 @@ print("BENCH-RESULT " + json.dumps({
 
 
 def bench_virtual_board(data, repeat, board="esp32"):
-    check_harness()
-    heap = load_board(board)["heap_bytes"]
     settings = {
         "repeat": repeat,
         "max_batch": MAX_BATCH,
@@ -282,22 +274,11 @@ def bench_virtual_board(data, repeat, board="esp32"):
         "mac_only_size": len(data["mac_only"][0]),
         "signed_size": len(data["signed"][0]),
     }
-    with tempfile.TemporaryDirectory(prefix="meterlab-bench-") as scratch:
-        flash = Path(scratch) / "flash"
-        shutil.copytree(FIRMWARE_DIR / "meterfw", flash / "meterfw", ignore=shutil.ignore_patterns("__pycache__"))
-        (flash / "bench.json").write_text(json.dumps(settings))
-        (flash / "mac_only.bin").write_bytes(b"".join(data["mac_only"][:2 + repeat * MAX_BATCH]))
-        (flash / "signed.bin").write_bytes(b"".join(data["signed"][:2 + repeat * MAX_BATCH]))
-        (flash / "bench_pipeline.py").write_text(_STORES_SOURCE + "\n\n" + _VM_SCRIPT)
-        result = subprocess.run(
-            ["node", str(VIRTUAL_HARNESS_DIR / "board.mjs"), "--state", scratch, "--heap", str(heap),
-             "--script", "bench_pipeline.py"],
-            capture_output=True, text=True, timeout=3600,
-        )
-    for line in result.stdout.splitlines():
-        if line.startswith(_RESULT_PREFIX):
-            return {**json.loads(line[len(_RESULT_PREFIX):]), "board": board, "heap_bytes": heap}
-    raise RuntimeError(f"the benchmark failed on the virtual board:\n{result.stdout}{result.stderr}")
+    return run_on_virtual_board(_STORES_SOURCE + "\n\n" + _VM_SCRIPT, {
+        "bench.json": json.dumps(settings),
+        "mac_only.bin": b"".join(data["mac_only"][:2 + repeat * MAX_BATCH]),
+        "signed.bin": b"".join(data["signed"][:2 + repeat * MAX_BATCH]),
+    }, board)
 
 
 def run(repeat=7, vm_repeat=5, progress=print):
