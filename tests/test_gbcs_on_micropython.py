@@ -9,20 +9,14 @@ The host prepares the cases: the frame, Z (computed here with the firmware's met
 CPython, via test_gbcs_rtds.Keystore: ECDH of the ACB KA private key 90b3d51f30000002 with the recipient
 device's KA public key from its certificate) and the originator's DS public key (x || y) when the command
 is signed. Only the MAC and signature checks, the part under test, run on the board."""
-import json
 import re
-import shutil
-import subprocess
 
 import pytest
 
 from meterfw import gbcs
-from meterlab.boards.descriptions import available_boards, load_board
-from meterlab.boards.virtual import VirtualBoardError, check_harness
-from meterlab.paths import FIRMWARE_DIR, REPO_ROOT, VIRTUAL_HARNESS_DIR
+from micropython_vm import case_flash, require_harness, run_module
 from test_gbcs_rtds import GBCS_DIR, KEYSTORE, RTDS_DIR, Keystore
 
-SMALLEST_HEAP = min(load_board(name)["heap_bytes"] for name in available_boards())
 # Folders whose only COMMAND is a device-to-device exchange (00db1234567890a4 -> 00db1234567890a1),
 # MAC'd with a key that is not published (see tests/test_gbcs_rtds.py): no checkable MAC, so left out.
 EXCLUDED = ["NA_PCS01", "NA_PCS02"]
@@ -71,28 +65,14 @@ def cases():
 
 @pytest.mark.virtual
 def test_one_command_of_every_rtds_folder_verifies_on_micropython(tmp_path):
-    try:
-        check_harness()
-    except VirtualBoardError as error:
-        pytest.fail(str(error))
+    require_harness()
     sample, excluded, with_command = cases()
     assert excluded == EXCLUDED
     assert len(sample) == with_command - len(EXCLUDED)
     assert [c["folder"] for c in sample if c["z"] is None] == BARE
     assert any(c["ds"] for c in sample) and any(c["ds"] is None for c in sample)
-    flash = tmp_path / "flash"
-    shutil.copytree(FIRMWARE_DIR / "meterfw", flash / "meterfw", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO_ROOT / "tests" / "firmware" / "mprunner.py", flash / "mprunner.py")
-    shutil.copy(REPO_ROOT / "tests" / "micropython" / "check_gbcs_rtds.py", flash)
-    (flash / "rtds.jsonl").write_text("".join(json.dumps(c) + "\n" for c in sample))
-
-    result = subprocess.run(
-        ["node", str(VIRTUAL_HARNESS_DIR / "board.mjs"), "--state", str(tmp_path), "--heap", str(SMALLEST_HEAP),
-         "--test", "check_gbcs_rtds"],
-        capture_output=True, text=True, timeout=900,
-    )
-    output = result.stdout + result.stderr
+    output, returncode = run_module(case_flash(tmp_path, "check_gbcs_rtds", "rtds.jsonl", sample), "check_gbcs_rtds")
     failures = re.findall(r"^FAIL (\w+)", output, re.M)
-    assert not failures and result.returncode == 0, output[-4000:]
+    assert not failures and returncode == 0, output[-4000:]
     passed = re.findall(r"^PASS test_(\d{4})$", output, re.M)
     assert len(passed) == len(sample) == with_command - len(EXCLUDED), output[-2000:]

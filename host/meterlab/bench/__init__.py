@@ -1,9 +1,12 @@
 """Benchmarks (`meterlab bench ...`): figures written as JSON, targets judged as ratios of figures
 measured in the same run. Never timed unit tests: the machines are shared and noisy."""
 import json
+import platform
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from meterlab.boards.descriptions import load_board
@@ -34,3 +37,13 @@ def run_on_virtual_board(script, files, board="esp32", timeout=3600):
         if line.startswith(RESULT_PREFIX):
             return {**json.loads(line[len(RESULT_PREFIX):]), "board": board, "heap_bytes": heap}
     raise RuntimeError(f"the benchmark failed on the virtual board:\n{result.stdout}{result.stderr}")
+
+
+def environment():
+    """Where and when the figures were measured, for the JSON."""
+    return {
+        "python": sys.version.split()[0],
+        "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
+        "machine": platform.machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

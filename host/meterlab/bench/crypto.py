@@ -21,14 +21,11 @@ machine slows both sides alike:
     peak at step granularity.
 """
 import json
-import platform
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from meterlab.bench import run_on_virtual_board
+from meterlab.bench import environment, run_on_virtual_board
 
 
 MESSAGE_BYTES = 200
@@ -204,12 +201,7 @@ def run(repeat=7, vm_repeat=5, progress=print):
             "vm_verify_speedup_vs_plain": ratios["vm_verify_speedup_vs_plain"] >= TARGET_VM_VERIFY_SPEEDUP_VS_PLAIN,
             "vm_verify_peak_heap_bytes": peak_heap < TARGET_VM_VERIFY_PEAK_HEAP,
         },
-        "environment": {
-            "python": sys.version.split()[0],
-            "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
-            "machine": platform.machine(),
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+        "environment": environment(),
     }
 
 

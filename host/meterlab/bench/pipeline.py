@@ -27,12 +27,9 @@ below are defined once here and shipped, as source, to the virtual board in its 
 """
 import inspect
 import json
-import platform
-import subprocess
-import sys
 import time
 
-from meterlab.bench import run_on_virtual_board
+from meterlab.bench import environment, run_on_virtual_board
 
 TARGET_SIGNED_ACCEPT_VS_BAD_MAC_REJECT = 5.0
 MAX_BATCH = 100  # frames per sample at most (how many frames are built: 2 + repeat * MAX_BATCH per kind)
@@ -310,12 +307,7 @@ def run(repeat=7, vm_repeat=5, progress=print):
         "notes": "pipeline warmed with one frame of each kind before timing (Z with the ACB anchor cached); "
                  "anchor_tables=False (signed accept = verify without an anchor table); bad-MAC frame = "
                  "the signed tariff command with one MAC bit flipped",
-        "environment": {
-            "python": sys.version.split()[0],
-            "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
-            "machine": platform.machine(),
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+        "environment": environment(),
     }
 
 
