@@ -250,3 +250,24 @@ def test_rtds_flipped_bits_in_the_signed_part_fail_the_signature(rtds, keystore)
         changed[start + len(message.signed_part) + 1 + 31] ^= 1
         assert not gbcs.verify_signature(gbcs.parse(bytes(changed)), key)
     assert checked == 20 * 8
+
+
+def test_rtds_responses_follow_our_response_rules(rtds):
+    # meterfw.response answers as RTDS does: the command's counter and message code, from the device
+    # back to the originator; signed and not MAC'd when the command was critical (signed), MAC'd and not
+    # signed otherwise. CS02b (0x0100-0x0109) answers are signed even to the ACB's MAC-only 0x0104:
+    # a credential change is always answered with the device's signature.
+    _, parsed, _ = rtds
+    commands = {name.replace("_COMMAND_", "_X_"): m for name, kind, _, m in parsed if kind == "COMMAND"}
+    pairs = 0
+    for name, kind, _, response in parsed:
+        command = commands.get(name.replace("_RESPONSE_", "_X_")) if kind == "RESPONSE" else None
+        if command is None:
+            continue
+        pairs += 1
+        assert response.cra == gbcs.CRA_RESPONSE, name
+        assert (response.counter, response.message_code) == (command.counter, command.message_code), name
+        assert (response.originator, response.recipient) == (command.recipient, command.originator), name
+        critical = command.signature is not None or 0x0100 <= command.message_code <= 0x0109
+        assert (response.signature is not None, response.mac is not None) == (critical, not critical), name
+    assert pairs == 501  # every RESPONSE but the two CS02bAnyByContingency ones, whose command is absent

@@ -18,6 +18,13 @@ with the signature; then wrap(message.apdu, mac_for(message, z)) gives the MAC'd
 MACs: mac_key(z, message) = KDF(Z, 60857406080300 || originator || 09 || CRA || counter || recipient),
 suite "gbcs" = AES-128-GMAC (IV = originator || 00000000, AAD = 11 00 00 00 00 00 || APDU, 12 bytes),
 suite "hmac" = HMAC-SHA256 with the same key over the same AAD, cut to 12 bytes.
+
+Sensitive content (design.md property 3): encrypt_content() turns a payload into ciphertext || tag (12)
+with AES-128-GCM under the content key, the same KDF with CRA 04 in place of the message's CRA, so only
+the holder of Z (the sender and the one recipient) can read it. The key is new for every (originator,
+counter, recipient), and the IV (originator || 000000 || CRA) keeps a response and an alert that happen
+to share a counter apart: GCM must never see one key and IV twice. The caller's duty that remains: never
+encrypt two different payloads for one message (a device answers each command counter once).
 """
 
 try:
@@ -34,6 +41,7 @@ from meterfw.crypto import hmac as _hmac
 CRA_COMMAND = const(1)
 CRA_RESPONSE = const(2)
 CRA_ALERT = const(3)
+CRA_ENCRYPTION = const(4)  # stands in for the CRA in the KDF of a content key
 
 MAC_SIZE = const(12)
 SIGNATURE_SIZE = const(64)
@@ -296,11 +304,47 @@ def wrap(apdu, mac):
 
 # ----------------------------------------------------------------------------------------- security
 
+def _key(z, originator, cra, counter, recipient):
+    other_info = b"".join((_KDF_ALGORITHM_ID, originator, b"\x09", bytes((cra,)),
+                           counter.to_bytes(8, "big"), recipient))
+    return kdf.gbcs(z, other_info, 16)
+
+
 def mac_key(z, message):
     """The message's 16-byte MAC key from the static ECDH secret z (32 bytes)."""
-    other_info = b"".join((_KDF_ALGORITHM_ID, message.originator, b"\x09", bytes((message.cra,)),
-                           message.counter.to_bytes(8, "big"), message.recipient))
-    return kdf.gbcs(z, other_info, 16)
+    return _key(z, message.originator, message.cra, message.counter, message.recipient)
+
+
+def content_key(z, originator, counter, recipient):
+    """The 16-byte AES-GCM key for sensitive content from originator to recipient at counter."""
+    return _key(z, originator, CRA_ENCRYPTION, counter, recipient)
+
+
+def _content_iv(originator, cra):
+    return bytes(originator) + b"\x00\x00\x00" + bytes((cra,))
+
+
+def encrypt_content(z, cra, counter, originator, recipient, message_code, plaintext):
+    """ciphertext || tag (12 bytes) of plaintext, for the payload of the message with these fields.
+    The message code is authenticated with it, so content cannot move to another kind of message."""
+    originator = _check_bytes(originator, ID_SIZE, "originator")
+    recipient = _check_bytes(recipient, ID_SIZE, "recipient")
+    key = content_key(z, originator, counter, recipient)
+    ciphertext, tag = gcm.encrypt(key, _content_iv(originator, cra), bytes(plaintext),
+                                  bytes((message_code >> 8, message_code & 0xFF)), MAC_SIZE)
+    return ciphertext + tag
+
+
+def decrypt_content(z, message):
+    """The plaintext of message.payload made by encrypt_content; gcm.InvalidTag (a ValueError) when the
+    payload was not encrypted for this z or was altered, or is shorter than a tag."""
+    payload = bytes(message.payload)
+    if len(payload) < MAC_SIZE:
+        raise gcm.InvalidTag("encrypted content shorter than its tag")
+    key = content_key(z, message.originator, message.counter, message.recipient)
+    code = message.message_code
+    return gcm.decrypt(key, _content_iv(message.originator, message.cra), payload[:-MAC_SIZE],
+                       bytes((code >> 8, code & 0xFF)), payload[-MAC_SIZE:])
 
 
 def _check_suite(suite):

@@ -62,8 +62,17 @@ PARTY_IDS = {
 }
 
 DEVICE_KA = _key(1)
+DEVICE_DS = _key(3)
 ACB_KA = _key(2)
-# DS private key per role; KA keys of the other parties are not used by commands (ACB MACs them all).
+# KA private key per party: commands are all MAC'd by the ACB, responses to the requester's KA key.
+KA_KEYS = {
+    roles.ACCESS_CONTROL_BROKER: ACB_KA,
+    roles.SUPPLIER: _key(21),
+    roles.NETWORK_OPERATOR: _key(22),
+    roles.TRANSITIONAL_COS: _key(23),
+}
+THIRD_PARTY_KA = _key(24)  # a party with no anchor, reading with the consumer's consent
+# DS private key per role.
 DS_KEYS = {
     roles.ACCESS_CONTROL_BROKER: _key(10),
     roles.SUPPLIER: _key(11),
@@ -86,11 +95,17 @@ def acb_z():
     return _cache["z"]
 
 
+def party_z(private_key):
+    # Z as a party computes it for the device's responses: ECDH(party KA key, device KA key).
+    if ("party", private_key) not in _cache:
+        _cache[("party", private_key)] = p256.ecdh(private_key, public(DEVICE_KA))
+    return _cache[("party", private_key)]
+
+
 def make_anchors():
     anchors = FakeAnchors()
     for role in PARTY_IDS:
-        ka = public(ACB_KA) if role == roles.ACCESS_CONTROL_BROKER else public(DS_KEYS[role])
-        anchors.install(role, PARTY_IDS[role], public(DS_KEYS[role]), ka)
+        anchors.install(role, PARTY_IDS[role], public(DS_KEYS[role]), public(KA_KEYS[role]))
     return anchors
 
 
