@@ -22,6 +22,31 @@ def read_config():
         return {}
 
 
+def load_security():
+    """(GbcsEndpoint, None), or (None, link error code) when the board has no identity yet or its
+    stored state is damaged: then it refuses GBCS frames, saying why, rather than run on half a state."""
+    from meterfw import store
+
+    try:
+        storage = store.FileStorage(store.FOLDER)  # identity, anchors, counters: one record a file
+        identity = store.IdentityStore(storage).identity
+        anchors = store.TrustAnchorStore(storage)
+        counters = store.CounterStore(storage)
+    except (store.StoreError, OSError) as error:
+        print("security state damaged, refusing commands:", error)
+        return None, link.ERR_STATE_DAMAGED
+    if identity is None:
+        return None, link.ERR_NOT_COMMISSIONED
+    from meterfw.endpoint import CommandRecorder, GbcsEndpoint
+    from meterfw.pipeline import DevicePipeline
+    from meterfw.response import Responder
+
+    device_id, ds_private_key, ka_private_key, suite = identity
+    pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite)
+    responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
+    return GbcsEndpoint(pipeline, responder, CommandRecorder()), None
+
+
 async def forward_radio(radio, serial):
     # Until the roles consume radio frames themselves, every frame heard is shown to the host.
     while True:
@@ -58,7 +83,9 @@ async def main():
     info = hal.board_info()
     radio = hal.radio()
     serial = hal.serial()
-    core = DeviceCore(role_from_config(read_config()), __version__, info["board"], info["family"], radio is not None)
+    endpoint, security_error = load_security()
+    core = DeviceCore(role_from_config(read_config()), __version__, info["board"], info["family"],
+                      radio is not None, endpoint, security_error)
     tasks = []
     if radio is not None:
         tasks.append(asyncio.create_task(forward_radio(radio, serial)))

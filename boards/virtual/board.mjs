@@ -18,6 +18,9 @@
 //                  [--radio HOST:PORT --mac aa:bb:cc:dd:ee:ff]
 //   node board.mjs --state DIR --heap BYTES --test MODULE     (run firmware tests, then exit; see runTests)
 //   node board.mjs --state DIR --heap BYTES --script FILE     (run an async script, then exit; see runScript)
+// Any mode also takes --power-cut-after-writes N: the power fails just before the Nth change this
+// process would make to the flash (a file closed after writing, a rename, a remove, a mkdir or rmdir),
+// so that change and everything after it never happen: a test steps N through every write of an update.
 
 import fs from "node:fs";
 import net from "node:net";
@@ -44,6 +47,10 @@ function parseArgs(argv) {
   }
   args.heap = parseInt(args.heap, 10);
   if (!(args.heap >= 16 * 1024)) fail("--heap must be at least 16384 bytes");
+  if (args["power-cut-after-writes"] !== undefined) {
+    args.powerCut = parseInt(args["power-cut-after-writes"], 10);
+    if (!(args.powerCut >= 1)) fail("--power-cut-after-writes must be a whole number from 1");
+  }
   return args;
 }
 
@@ -137,9 +144,20 @@ const EMSCRIPTEN_TO_MICROPYTHON_ERRNO = new Map([
 // still open for writing at a power cut is lost, and a rename is atomic (it is a host rename).
 
 class Flash {
-  constructor(hostRoot) {
+  constructor(hostRoot, powerCut = undefined) {
     this.hostRoot = path.resolve(hostRoot);
     fs.mkdirSync(this.hostRoot, { recursive: true });
+    this.powerCut = powerCut;  // cut before the Nth change (see --power-cut-after-writes), or undefined
+    this.changes = 0;
+  }
+
+  // Called before each change reaches the host copy: the power fails here on the chosen change.
+  change(what) {
+    this.changes++;
+    if (this.changes === this.powerCut) {
+      log(`power cut before flash change ${this.changes}: ${what}`);
+      process.kill(process.pid, "SIGKILL");
+    }
   }
 
   hostPath(vmPath) {
@@ -210,26 +228,31 @@ class Flash {
     const O_ACCMODE = 3;
     wrap("close", ([stream]) => {
       if (stream && stream.path && (stream.flags & O_ACCMODE) !== 0 && FS.isFile(stream.node.mode)) {
+        if (flash.hostPath(stream.path)) flash.change(`write ${stream.path}`);
         flash.writeFile(stream.path, FS.readFile(stream.path));
       }
     });
     wrap("rename", ([from, to]) => {
       const hostFrom = flash.hostPath(from);
       const hostTo = flash.hostPath(to);
+      if (hostFrom || hostTo) flash.change(`rename ${from} ${to}`);
       if (hostFrom && hostTo) fs.renameSync(hostFrom, hostTo);
       else if (hostTo) flash.writeFile(to, FS.readFile(to));
       else if (hostFrom) fs.rmSync(hostFrom, { recursive: true, force: true });
     });
     wrap("unlink", ([vmPath]) => {
       const target = flash.hostPath(vmPath);
+      if (target) flash.change(`remove ${vmPath}`);
       if (target) fs.rmSync(target, { force: true });
     });
     wrap("mkdir", ([vmPath]) => {
       const target = flash.hostPath(vmPath);
+      if (target) flash.change(`mkdir ${vmPath}`);
       if (target) fs.mkdirSync(target, { recursive: true });
     });
     wrap("rmdir", ([vmPath]) => {
       const target = flash.hostPath(vmPath);
+      if (target) flash.change(`rmdir ${vmPath}`);
       if (target) fs.rmdirSync(target);
     });
     for (const name of ["open", "stat", "lstat", "chdir", "readdir", "truncate", "ftruncate",
@@ -408,7 +431,7 @@ const PYEXEC_FORCED_EXIT = 0x100;
 class Board {
   constructor(args) {
     this.args = args;
-    this.flash = new Flash(path.join(args.state, "flash"));
+    this.flash = new Flash(path.join(args.state, "flash"), args.powerCut);
     this.serial = new SerialPort((data) => this.onSerialInput(data));
     this.radio = args.radio ? new Radio(args.radio, macBytes(args.mac)) : null;
     this.mode = MODE_BOOT;
@@ -685,7 +708,7 @@ function macBytes(text) {
 
 // A VM over the --state flash whose output goes to this process's stdout: the --test and --script modes.
 async function standaloneVm(args) {
-  const flash = new Flash(path.join(args.state, "flash"));
+  const flash = new Flash(path.join(args.state, "flash"), args.powerCut);
   const vm = await loadMicroPython({
     heapsize: args.heap, linebuffer: false,
     stdout: (b) => process.stdout.write(b), stderr: (b) => process.stderr.write(b),

@@ -1,6 +1,8 @@
 # The board's core, below the role logic: answers the board protocol (meterfw.link). Sans-I/O: it takes
 # a request payload and the time and heap the HAL measured, and returns the answer and, where the
 # request needs the outside world (a radio transmission), the action for the caller to perform.
+# GBCS frames go to the device's endpoint (meterfw.endpoint): a board without one (not commissioned, or
+# its security state damaged) refuses them with the reason it was given.
 from meterfw import link
 
 ROLES = ("esme", "gsme", "chf")
@@ -15,12 +17,15 @@ def role_from_config(config):
 
 
 class DeviceCore:
-    def __init__(self, role, version, board, family, has_radio):
+    def __init__(self, role, version, board, family, has_radio, endpoint=None,
+                 security_error=link.ERR_NOT_COMMISSIONED):
         self.role = role
         self.version = version
         self.board = board
         self.family = family
         self.has_radio = has_radio
+        self.endpoint = endpoint
+        self.security_error = security_error
         self.rejected = 0
 
     def handle(self, payload, now_ms, free_heap):
@@ -35,6 +40,20 @@ class DeviceCore:
             nonce = (payload[1] << 24) | (payload[2] << 16) | (payload[3] << 8) | payload[4]
             answer = link.pong(nonce, free_heap, now_ms, self.role, self.version, self.board, self.family)
             return answer, None
+        if kind == link.GBCS:
+            if self.endpoint is None:
+                return self._refuse(kind, self.security_error)
+            if len(payload) < 2:
+                return self._refuse(kind, link.ERR_MALFORMED)
+            decision, response = self.endpoint.handle(bytes(payload[1:]))
+            return link.gbcs_result(decision.reason, response), None
+        if kind == link.STATUS:
+            if len(payload) != 1:
+                return self._refuse(kind, link.ERR_MALFORMED)
+            if self.endpoint is None:
+                return self._refuse(kind, self.security_error)
+            pipeline = self.endpoint.pipeline
+            return link.status(pipeline.accepted, pipeline.rejected), None
         if kind == link.RADIO_SEND:
             if not self.has_radio:
                 return self._refuse(kind, link.ERR_NO_RADIO)

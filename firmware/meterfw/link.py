@@ -12,26 +12,35 @@ except ImportError:  # CPython
 
 
 PING = const(0x01)  # body: nonce (4)
+STATUS = const(0x02)  # body: empty
+STATUS_REPLY = const(0x82)  # body: accepted (4) || n (1) || n reject counts (4 each, by pipeline reason)
 PONG = const(0x81)  # body: nonce (4) || free heap (4) || uptime ms (4) || role, version, board, family
 RADIO_SEND = const(0x20)  # body: peer address (6) || data (1..250): transmit on the hub/meter link
 RADIO_SENT = const(0xA0)  # body: 1 if the peer acknowledged, else 0
 RADIO_RECEIVED = const(0x40)  # board -> host, unsolicited: peer address (6) || data
+GBCS = const(0x30)  # body: one GBCS frame for this device's security pipeline
+GBCS_RESULT = const(0xB0)  # body: pipeline reason (1, 0 = accepted) || response frame (empty if none)
 ERROR = const(0xFF)  # body: request kind (1) || reason (1)
 
 ERR_UNKNOWN_KIND = const(1)
 ERR_MALFORMED = const(2)
 ERR_NO_RADIO = const(3)
 ERR_TOO_LONG = const(4)
+ERR_NOT_COMMISSIONED = const(5)
+ERR_STATE_DAMAGED = const(6)
 
 REASONS = {
     ERR_UNKNOWN_KIND: "unknown request kind",
     ERR_MALFORMED: "malformed request",
     ERR_NO_RADIO: "board has no radio link",
     ERR_TOO_LONG: "radio frame longer than 250 bytes",
+    ERR_NOT_COMMISSIONED: "board is not commissioned (it has no identity)",
+    ERR_STATE_DAMAGED: "board's security state in flash is damaged; it refuses every command",
 }
 
 ADDRESS_BYTES = const(6)
 RADIO_MAX_FRAME = const(250)  # ESP-NOW's limit, kept on every link type
+MAX_GBCS_FRAME = const(2047)  # a serial frame's 2048-byte payload less the kind byte
 
 
 class LinkError(Exception):
@@ -114,6 +123,42 @@ def radio_sent(acknowledged):
 
 def radio_received(peer, data):
     return bytes((RADIO_RECEIVED,)) + peer + data
+
+
+def gbcs(frame):
+    if not 0 < len(frame) < MAX_GBCS_FRAME + 1:
+        raise ValueError("a GBCS frame on the link is 1 to %d bytes" % MAX_GBCS_FRAME)
+    return bytes((GBCS,)) + bytes(frame)
+
+
+def gbcs_result(reason, response):
+    return bytes((GBCS_RESULT, reason)) + (response or b"")
+
+
+def parse_gbcs_result(payload):
+    """(pipeline reason, response frame or None)."""
+    if len(payload) < 2 or payload[0] != GBCS_RESULT:
+        raise LinkError("not a GBCS_RESULT")
+    return payload[1], (bytes(payload[2:]) or None)
+
+
+def status_request():
+    return bytes((STATUS,))
+
+
+def status(accepted, rejected):
+    """rejected: the pipeline's per-reason counts (index = reason code)."""
+    return bytes((STATUS_REPLY,)) + _u32(accepted) + bytes((len(rejected),)) + b"".join(_u32(n) for n in rejected)
+
+
+def parse_status(payload):
+    """(accepted, tuple of reject counts by reason code)."""
+    if len(payload) < 6 or payload[0] != STATUS_REPLY:
+        raise LinkError("not a STATUS_REPLY")
+    count = payload[5]
+    if len(payload) != 6 + 4 * count:
+        raise LinkError("STATUS_REPLY length does not match its count")
+    return _read_u32(payload, 1), tuple(_read_u32(payload, 6 + 4 * i) for i in range(count))
 
 
 def error(kind, reason):

@@ -18,6 +18,8 @@ A record is one file:
 
     anchor.<role>   format 0xA1, payload party_id (8) || DS key (64, x || y) || KA key (64, x || y)
     counter.<role>  format 0xC1, payload counter (8, big endian)
+    identity        format 0x1D, role byte 0, payload device ID (8) || DS private key (32)
+                    || KA private key (32) || MAC suite (1: 0 gbcs, 1 hmac): the device's own keys
 
 <role> is the decimal role number (meterfw.roles). The sequence number counts the writes of that record
 (1 for the first); the role byte must match the file name. Nothing lost (design.md): a change writes
@@ -53,8 +55,12 @@ except ImportError:
 
 FORMAT_ANCHOR = const(0xA1)
 FORMAT_COUNTER = const(0xC1)
+FORMAT_IDENTITY = const(0x1D)
 ANCHOR_PREFIX = "anchor."
 COUNTER_PREFIX = "counter."
+IDENTITY_NAME = "identity"
+FOLDER = "security"  # the flash folder (relative to the board's working directory) holding the records
+SUITES = ("gbcs", "hmac")  # index = the suite byte of the identity record
 NEW = ".new"
 
 PARTY_ID_SIZE = const(8)
@@ -63,6 +69,8 @@ _HEADER = const(6)  # format, role, sequence
 _CRC = const(4)
 _ANCHOR_PAYLOAD = const(136)  # party id, DS key, KA key
 _COUNTER_PAYLOAD = const(8)
+_IDENTITY_PAYLOAD = const(73)  # device ID, DS private key, KA private key, suite
+_PRIVATE_KEY_SIZE = const(32)
 _ENOENT = const(2)  # errno ENOENT on every port we run on
 _DIR_BIT = const(0x4000)  # S_IFDIR in os.stat()[0]
 COUNTER_MAX = 0xFFFFFFFFFFFFFFFF  # not const(): larger than a MicroPython small int
@@ -141,6 +149,13 @@ class _RecordStore:
         self._payload_size = payload_size
         self._sequence = {}
 
+    def _key(self, rest):
+        # The role a record name's suffix (after the prefix) names, or None for a name that is not ours.
+        return _role_from(rest)
+
+    def _name(self, role):
+        return self._prefix + str(role)
+
     def _load(self):
         """{role: payload} of every record; removes leftover .new files; StoreCorrupt on damage."""
         storage = self._storage
@@ -153,7 +168,7 @@ class _RecordStore:
             leftover = rest.endswith(NEW)
             if leftover:
                 rest = rest[:len(rest) - len(NEW)]
-            role = _role_from(rest)
+            role = self._key(rest)
             if role is None:
                 raise StoreCorrupt(name + ": not a record name")
             if leftover:
@@ -168,7 +183,7 @@ class _RecordStore:
         """Commit payload as role's record: write NAME.new, verify, rename. RAM is the caller's job."""
         sequence = (self._sequence.get(role, 0) + 1) & _SEQUENCE_MASK
         data = _encode(self._format, role, sequence, payload)
-        name = self._prefix + str(role)
+        name = self._name(role)
         new = name + NEW
         storage = self._storage
         storage.write(new, data)
@@ -275,6 +290,47 @@ class CounterStore(_RecordStore):
             return
         self._put(role, counter.to_bytes(8, "big"))
         self._counters[role] = counter
+
+
+class IdentityStore(_RecordStore):
+    """The device's own identity: (device_id, ds_private_key, ka_private_key, suite), or None before
+    commissioning. One record, replaced atomically like the others."""
+
+    def __init__(self, storage):
+        _RecordStore.__init__(self, storage, IDENTITY_NAME, FORMAT_IDENTITY, _IDENTITY_PAYLOAD)
+        self.identity = None
+        payload = self._load().get(0)
+        if payload is not None:
+            device_id = payload[:PARTY_ID_SIZE]
+            ds = payload[PARTY_ID_SIZE:PARTY_ID_SIZE + _PRIVATE_KEY_SIZE]
+            ka = payload[PARTY_ID_SIZE + _PRIVATE_KEY_SIZE:_IDENTITY_PAYLOAD - 1]
+            suite = payload[_IDENTITY_PAYLOAD - 1]
+            if suite >= len(SUITES):
+                raise StoreCorrupt(IDENTITY_NAME + ": unknown MAC suite %d" % suite)
+            if not (p256.is_valid_private_key(ds) and p256.is_valid_private_key(ka)):
+                raise StoreCorrupt(IDENTITY_NAME + ": private key out of range")
+            self.identity = (device_id, ds, ka, SUITES[suite])
+
+    def _key(self, rest):
+        return 0 if rest == "" else None  # the one record is named "identity"
+
+    def _name(self, role):
+        return IDENTITY_NAME
+
+    def install(self, device_id, ds_private_key, ka_private_key, suite):
+        """Store the device's identity, atomically. ValueError (nothing changed) for a wrong length, a
+        private key outside [1, n-1] or an unknown suite."""
+        device_id = _exact_bytes(device_id, PARTY_ID_SIZE, "device ID")
+        ds = _exact_bytes(ds_private_key, _PRIVATE_KEY_SIZE, "DS private key")
+        ka = _exact_bytes(ka_private_key, _PRIVATE_KEY_SIZE, "KA private key")
+        if suite not in SUITES:
+            raise ValueError("unknown MAC suite %r" % (suite,))
+        if not p256.is_valid_private_key(ds):
+            raise ValueError("DS private key out of range")
+        if not p256.is_valid_private_key(ka):
+            raise ValueError("KA private key out of range")
+        self._put(0, device_id + ds + ka + bytes((SUITES.index(suite),)))
+        self.identity = (device_id, ds, ka, suite)
 
 
 class MemoryStorage:

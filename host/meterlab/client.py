@@ -72,6 +72,24 @@ class BoardClient:
                         "what it prints)"
                     ) from None
 
+    def gbcs(self, frame, timeout=None):
+        """Hand one GBCS frame to the board's security pipeline: (reason, response frame or None), where
+        reason is a meterfw.pipeline code (ACCEPT = 0). BoardRefused when the board has no identity yet
+        or its security state is damaged."""
+        answer = self._request(link.gbcs(frame), link.GBCS_RESULT, timeout)
+        try:
+            return link.parse_gbcs_result(answer)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad GBCS_RESULT: {error}") from None
+
+    def status(self, timeout=None):
+        """(accepted, reject counts by meterfw.pipeline reason code) since the firmware started."""
+        answer = self._request(link.status_request(), link.STATUS_REPLY, timeout)
+        try:
+            return link.parse_status(answer)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad STATUS_REPLY: {error}") from None
+
     def radio_send(self, peer, data, timeout=None):
         """Have the board transmit on its hub/meter link; True if the peer acknowledged."""
         answer = self._request(link.radio_send(peer, data), link.RADIO_SENT, timeout)

@@ -297,3 +297,59 @@ def test_write_that_does_not_read_back_changes_nothing():
     raised(store.StoreError, anchors.install, roles.SUPPLIER, SUPPLIER_ID, G, KEY2)
     assert anchors.anchor(roles.SUPPLIER) is None
     assert storage.names() == []
+
+
+DEVICE_ID = b"\x00\xdb\x12\x34\x56\x78\x90\xa0"
+DS_PRIVATE = b"\x00" * 31 + b"\x05"
+KA_PRIVATE = b"\x00" * 31 + b"\x06"
+ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_identity_round_trip_and_record_format():
+    storage = store.MemoryStorage()
+    assert store.IdentityStore(storage).identity is None  # not commissioned
+    store.IdentityStore(storage).install(DEVICE_ID, DS_PRIVATE, KA_PRIVATE, "hmac")
+    assert store.IdentityStore(storage).identity == (DEVICE_ID, DS_PRIVATE, KA_PRIVATE, "hmac")
+    record = storage.files["identity"]
+    assert len(record) == 6 + 73 + 4 and record[0] == store.FORMAT_IDENTITY and record[1] == 0
+    assert record[6:79] == DEVICE_ID + DS_PRIVATE + KA_PRIVATE + b"\x01"
+    # the other stores share the folder and ignore it; it ignores theirs
+    store.TrustAnchorStore(storage).install(roles.SUPPLIER, SUPPLIER_ID, G, KEY2)
+    store.CounterStore(storage).advance(roles.SUPPLIER, 12345)
+    assert store.IdentityStore(storage).identity[3] == "hmac"
+    assert store.CounterStore(storage).counter(roles.SUPPLIER) == 12345
+
+
+def test_identity_bad_input_changes_nothing():
+    storage = store.MemoryStorage()
+    identities = store.IdentityStore(storage)
+    identities.install(DEVICE_ID, DS_PRIVATE, KA_PRIVATE, "gbcs")
+    before = dict(storage.files)
+    for args in ((DEVICE_ID[:7], DS_PRIVATE, KA_PRIVATE, "gbcs"),
+                 (DEVICE_ID, bytes(32), KA_PRIVATE, "gbcs"),
+                 (DEVICE_ID, DS_PRIVATE, ORDER.to_bytes(32, "big"), "gbcs"),
+                 (DEVICE_ID, DS_PRIVATE, KA_PRIVATE[:31], "gbcs"),
+                 (DEVICE_ID, DS_PRIVATE, KA_PRIVATE, "aes")):
+        raised(ValueError, identities.install, *args)
+    assert storage.files == before
+    assert identities.identity == (DEVICE_ID, DS_PRIVATE, KA_PRIVATE, "gbcs")
+
+
+def test_corrupt_identity_refuses_to_start():
+    storage = store.MemoryStorage()
+    store.IdentityStore(storage).install(DEVICE_ID, DS_PRIVATE, KA_PRIVATE, "gbcs")
+    good = storage.files["identity"]
+    for index in range(0, len(good), 5):
+        storage.files["identity"] = flip(good, index)
+        raised(store.StoreCorrupt, store.IdentityStore, storage)
+    # a valid CRA over a suite byte we do not know, or a zero key
+    for payload in (DEVICE_ID + DS_PRIVATE + KA_PRIVATE + b"\x02", DEVICE_ID + bytes(32) + KA_PRIVATE + b"\x00"):
+        storage.files["identity"] = store._encode(store.FORMAT_IDENTITY, 0, 1, payload)
+        raised(store.StoreCorrupt, store.IdentityStore, storage)
+    storage.files["identity"] = good
+    storage.files["identity.new"] = b"\x1d"  # an install cut short: the old identity stands
+    storage.files["identityx"] = b"junk"
+    raised(store.StoreCorrupt, store.IdentityStore, storage)
+    del storage.files["identityx"]
+    assert store.IdentityStore(storage).identity[0] == DEVICE_ID
+    assert "identity.new" not in storage.files

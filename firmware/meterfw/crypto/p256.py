@@ -170,6 +170,15 @@ def _digest_to_int(digest):
     return e
 
 
+def is_valid_private_key(private_key):
+    """True if private_key is 32 bytes holding a scalar in [1, n-1]. No point arithmetic."""
+    try:
+        _private_scalar(private_key)
+    except ValueError:
+        return False
+    return True
+
+
 def _private_scalar(private_key):
     data = _as_bytes(private_key)
     if data is None or len(data) != 32:

@@ -140,7 +140,7 @@ class VirtualBoard:
     Used by the CLI (foreground) and by tests and the demo (background)."""
 
     def __init__(self, state_dir, *, role=None, board="esp32", listen="127.0.0.1:0", radio=None,
-                 mac=None, deploy=True, log=None):
+                 mac=None, deploy=True, log=None, power_cut_after_writes=None):
         self.state_dir = Path(state_dir)
         self.role = role
         self.board = load_board(board)
@@ -149,6 +149,8 @@ class VirtualBoard:
         self.requested_mac = mac
         self.deploy = deploy
         self.log = log  # a file for the harness's log lines; None: inherit stderr
+        # Test hook: the power fails just before the board's Nth change to its flash (see board.mjs).
+        self.power_cut_after_writes = power_cut_after_writes
         self.process = None
         self.url = None
         self.mac = None
@@ -170,6 +172,8 @@ class VirtualBoard:
         ]
         if self.radio:
             command += ["--radio", self.radio, "--mac", self.mac]
+        if self.power_cut_after_writes is not None:
+            command += ["--power-cut-after-writes", str(self.power_cut_after_writes)]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self.log, text=True, stdin=subprocess.DEVNULL,
         )

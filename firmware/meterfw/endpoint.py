@@ -1,0 +1,71 @@
+"""A device's GBCS endpoint: one incoming frame through the security pipeline, the accepted command to
+its executor, the answer through the responder (design.md, "Principles": check, then act, then answer).
+Sans-I/O.
+
+    endpoint = GbcsEndpoint(pipeline, responder, executor)
+    decision, response = endpoint.handle(frame)      # response: the frame to send back, or None
+
+executor(decision) -> bytes runs an accepted command and returns the response payload. Payloads start
+with a status byte (STATUS_OK, or STATUS_FAILED when the command was authentic but could not be carried
+out); what follows is the message code's own compact encoding. By the time the executor runs, the
+pipeline has already advanced the counter, so a power cut while acting loses the command but never lets
+it run twice. A rejected frame reaches no executor and gets no response (see meterfw.response).
+
+CommandRecorder is the executor of a board whose role does not act on commands yet: it acknowledges each
+command and keeps the last few it ran (role, code, counter), so a lab, and the tests, can see exactly
+which commands ran and in what order.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+STATUS_OK = const(0)
+STATUS_FAILED = const(1)
+
+_RECORD_DEPTH = const(16)
+
+
+class GbcsEndpoint:
+    def __init__(self, pipeline, responder, executor):
+        self.pipeline = pipeline
+        self.responder = responder
+        self.executor = executor
+        self.failed = 0  # accepted commands whose executor raised
+        self.unanswered = 0  # accepted commands no response could be built for
+
+    def handle(self, frame):
+        """(Decision, response frame or None) for one incoming frame. Never raises."""
+        decision = self.pipeline.process(frame)
+        if not decision.accepted:
+            return decision, None
+        try:
+            payload = self.executor(decision)
+        except Exception:  # an authentic command that could not be carried out is answered, not lost
+            self.failed += 1
+            payload = bytes((STATUS_FAILED,))
+        try:
+            return decision, self.responder.respond(decision, payload)
+        except Exception:
+            self.unanswered += 1
+            return decision, None
+
+
+class CommandRecorder:
+    """Executor that acknowledges every accepted command and remembers the last _RECORD_DEPTH of them."""
+
+    def __init__(self):
+        self.count = 0
+        self.recent = []  # (role, message code, counter), oldest first
+
+    def __call__(self, decision):
+        message = decision.message
+        self.recent.append((decision.role, message.message_code, message.counter))
+        if len(self.recent) > _RECORD_DEPTH:
+            self.recent.pop(0)
+        self.count += 1
+        return bytes((STATUS_OK,))
