@@ -3,11 +3,12 @@ protocol, responses checked by the host as the requesting party would, state on 
 survives power cycles, and power cuts at every flash write of a counter or anchor update (design.md,
 "Nothing lost"): afterwards the board holds the old or the new state and a replay is still rejected."""
 import shutil
+import sys
 import subprocess
 
 import pytest
 
-from meterfw import authorisation, gbcs, link, pipeline, roles, store
+from meterfw import authorisation, gbcs, pipeline, roles, store
 from meterlab.boards.descriptions import load_board
 from meterlab.boards.provision import provision_state, security_storage, stored_counters
 from meterlab.boards.virtual import VirtualBoard, deploy_to_state
@@ -189,3 +190,33 @@ def test_power_cut_at_every_write_of_an_anchor_update(tmp_path):
             reason = send(board.url, command(S, TARIFF, 20, payload=b"t", sign=True))[0]
             assert reason == (pipeline.ACCEPT if seen[-1] else pipeline.REJECT_UNKNOWN_ORIGINATOR)
     assert seen == [True, True, False], seen  # two changes (write .new, rename); the rename commits
+
+
+def meterlab(*args):
+    return subprocess.run([sys.executable, "-m", "meterlab", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_gbcs_and_status(tmp_path):
+    state = provisioned(tmp_path / "meter")
+    frame = command(S, TARIFF, 3, payload=b"tou", sign=True)
+    (tmp_path / "frame.hex").write_text(frame.hex().upper() + "\n")
+    with board_at(state) as board:
+        result = meterlab("gbcs", board.url, "@" + str(tmp_path / "frame.hex"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == f"{board.url}: accepted"
+        assert "message code 0x0019, counter 3" in lines[1] and "signed" in lines[1]
+        assert gbcs.verify_signature(gbcs.parse(bytes.fromhex(lines[2])), public(DEVICE_DS))
+
+        result = meterlab("gbcs", board.url, frame.hex())
+        assert result.returncode == 2 and result.stdout.strip() == f"{board.url}: rejected: replay"
+
+        for bad, message in (("zz", "in hex"), ("@" + str(tmp_path / "missing"), "cannot read")):
+            result = meterlab("gbcs", board.url, bad)
+            assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+        result = meterlab("status", board.url)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [f"{board.url}: 1 accepted, 1 rejected since the firmware started",
+                                              f"  {'replay':<36} 1"]
+        assert len(meterlab("status", board.url, "--all").stdout.splitlines()) == pipeline.REASON_COUNT

@@ -6,7 +6,7 @@ import hashlib
 from Crypto.Cipher import AES
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import authorisation, pipeline, roles
 from meterfw.response import Responder
 from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, KA_KEYS, PARTY_IDS, FakeCounters, command,
                             make_anchors, public)

@@ -95,6 +95,65 @@ def cmd_restart(args):
     return 0
 
 
+def _read_frame(text):
+    from pathlib import Path
+
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as error:
+            raise CommandError(f"cannot read {text[1:]}: {error.strerror}") from None
+    cleaned = "".join(text.split())
+    try:
+        frame = bytes.fromhex(cleaned)
+    except ValueError:
+        raise CommandError("a GBCS frame is given in hex (or @FILE holding hex)") from None
+    if not frame:
+        raise CommandError("the GBCS frame is empty")
+    return frame
+
+
+def cmd_gbcs(args):
+    from meterfw import gbcs, link, pipeline
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    frame = _read_frame(args.frame)
+    if len(frame) > link.MAX_GBCS_FRAME:
+        raise CommandError(f"the frame is {len(frame)} bytes; the board protocol carries at most "
+                           f"{link.MAX_GBCS_FRAME}")
+    with BoardConnection(args.url, timeout=args.timeout) as connection:
+        reason, response = BoardClient(connection).gbcs(frame, timeout=args.timeout)
+    name = pipeline.REASON_NAMES[reason] if reason < len(pipeline.REASON_NAMES) else f"reason {reason}"
+    print(f"{args.url}: {'accepted' if reason == pipeline.ACCEPT else 'rejected: ' + name}")
+    if response is not None:
+        try:
+            message = gbcs.parse(response)
+            protection = "signed" if message.signature is not None else "MAC'd"
+            print(f"response: message code 0x{message.message_code:04x}, counter {message.counter}, "
+                  f"to {bytes(message.recipient).hex()}, {protection}, payload {len(message.payload)} bytes")
+        except gbcs.FrameError as error:
+            print(f"response does not parse: {error.reason}")
+        print(response.hex())
+    return 0 if reason == pipeline.ACCEPT else 2
+
+
+def cmd_status(args):
+    from meterfw import pipeline
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    with BoardConnection(args.url, timeout=args.timeout) as connection:
+        accepted, rejected = BoardClient(connection).status(timeout=args.timeout)
+    print(f"{args.url}: {accepted} accepted, {sum(rejected)} rejected since the firmware started")
+    for reason, count in enumerate(rejected):
+        if reason == pipeline.ACCEPT or not (count or args.all):
+            continue
+        name = pipeline.REASON_NAMES[reason] if reason < len(pipeline.REASON_NAMES) else f"reason {reason}"
+        print(f"  {name:<36} {count}")
+    return 0
+
+
 def cmd_bench(args):
     import importlib
     import json
@@ -166,6 +225,22 @@ def build_parser():
     restart.add_argument("url")
     restart.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the firmware")
     restart.set_defaults(handler=cmd_restart)
+
+    send = commands.add_parser(
+        "gbcs", help="hand one GBCS frame to a board's security pipeline and show its decision",
+        description="Send one GBCS frame (hex) to the board over the board protocol; print whether its "
+                    "security pipeline accepted it (else the reason) and the device's response. Exit "
+                    "status 0 when accepted, 2 when rejected.")
+    send.add_argument("url")
+    send.add_argument("frame", help="the frame in hex, or @FILE holding it (an RTDS .HEX file works)")
+    send.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the decision")
+    send.set_defaults(handler=cmd_gbcs)
+
+    status = commands.add_parser("status", help="a board's security pipeline counts: accepted, and rejects by reason")
+    status.add_argument("url")
+    status.add_argument("--all", action="store_true", help="list every reason, also those never seen")
+    status.add_argument("--timeout", type=float, default=5.0)
+    status.set_defaults(handler=cmd_status)
 
     bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")

@@ -1,7 +1,7 @@
 # Tests of meterfw.response and gbcs content encryption that run unchanged under pytest and on
 # MicroPython: each response is checked the way its recipient checks it, from the party's side of Z.
 from meterfw import authorisation, gbcs, pipeline, roles
-from meterfw.crypto import gcm, p256
+from meterfw.crypto import gcm
 from mpcheck import flip
 from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, KA_KEYS, PARTY_IDS, THIRD_PARTY_KA, FakeCounters,
                             command, make_anchors, party_z, public)
