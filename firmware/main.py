@@ -37,14 +37,15 @@ def load_security():
         return None, link.ERR_STATE_DAMAGED
     if identity is None:
         return None, link.ERR_NOT_COMMISSIONED
-    from meterfw.endpoint import CommandRecorder, GbcsEndpoint
+    from meterfw.endpoint import CommandRecorder, GbcsEndpoint, RejectLog
     from meterfw.pipeline import DevicePipeline
     from meterfw.response import Responder
 
     device_id, ds_private_key, ka_private_key, suite = identity
-    pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite)
+    reject_log = RejectLog()
+    pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log)
     responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
-    return GbcsEndpoint(pipeline, responder, CommandRecorder()), None
+    return GbcsEndpoint(pipeline, responder, CommandRecorder(), reject_log), None
 
 
 async def forward_radio(radio, serial):

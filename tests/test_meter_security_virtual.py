@@ -217,6 +217,9 @@ def test_cli_gbcs_and_status(tmp_path):
 
         result = meterlab("status", board.url)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines() == [f"{board.url}: 1 accepted, 1 rejected since the firmware started",
-                                              f"  {'replay':<36} 1"]
-        assert len(meterlab("status", board.url, "--all").stdout.splitlines()) == pipeline.REASON_COUNT
+        assert result.stdout.splitlines() == [
+            f"{board.url}: 1 accepted, 1 rejected since the firmware started",
+            f"  {'replay':<36} 1",
+            "last 1 rejects, oldest first:",
+            f"  {'replay':<36} from {PARTY_IDS[S].hex()} message code 0x0019 counter 3"]
+        assert len(meterlab("status", board.url, "--all").stdout.splitlines()) == pipeline.REASON_COUNT + 2

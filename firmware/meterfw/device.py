@@ -54,6 +54,15 @@ class DeviceCore:
                 return self._refuse(kind, self.security_error)
             pipeline = self.endpoint.pipeline
             return link.status(pipeline.accepted, pipeline.rejected), None
+        if kind == link.REJECTS:
+            if len(payload) != 1:
+                return self._refuse(kind, link.ERR_MALFORMED)
+            if self.endpoint is None:
+                return self._refuse(kind, self.security_error)
+            log = self.endpoint.reject_log
+            if log is None:
+                return link.rejects(0, ()), None
+            return link.rejects(log.count, log.recent), None
         if kind == link.RADIO_SEND:
             if not self.has_radio:
                 return self._refuse(kind, link.ERR_NO_RADIO)

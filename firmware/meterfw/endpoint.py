@@ -11,6 +11,9 @@ out); what follows is the message code's own compact encoding. By the time the e
 pipeline has already advanced the counter, so a power cut while acting loses the command but never lets
 it run twice. A rejected frame reaches no executor and gets no response (see meterfw.response).
 
+RejectLog is the pipeline's log on a board: the last few rejects (reason, originator, message code,
+counter) for the lab to read over the board protocol, beside the per-reason counts.
+
 CommandRecorder is the executor of a board whose role does not act on commands yet: it acknowledges each
 command and keeps the last few it ran (role, code, counter), so a lab, and the tests, can see exactly
 which commands ran and in what order.
@@ -31,10 +34,11 @@ _RECORD_DEPTH = const(16)
 
 
 class GbcsEndpoint:
-    def __init__(self, pipeline, responder, executor):
+    def __init__(self, pipeline, responder, executor, reject_log=None):
         self.pipeline = pipeline
         self.responder = responder
         self.executor = executor
+        self.reject_log = reject_log  # the RejectLog the pipeline logs to, if any
         self.failed = 0  # accepted commands whose executor raised
         self.unanswered = 0  # accepted commands no response could be built for
 
@@ -69,3 +73,22 @@ class CommandRecorder:
             self.recent.pop(0)
         self.count += 1
         return bytes((STATUS_OK,))
+
+
+class RejectLog:
+    """The pipeline's log callback, keeping the last _RECORD_DEPTH rejects as (reason, originator or None,
+    message code or None, counter or None); the fields are None when the frame did not parse."""
+
+    def __init__(self):
+        self.count = 0  # every reject ever logged, so a reader knows how many fell out
+        self.recent = []
+
+    def __call__(self, reason, message):
+        if message is None:
+            entry = (reason, None, None, None)
+        else:
+            entry = (reason, bytes(message.originator), message.message_code, message.counter)
+        self.recent.append(entry)
+        if len(self.recent) > _RECORD_DEPTH:
+            self.recent.pop(0)
+        self.count += 1

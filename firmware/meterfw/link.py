@@ -14,6 +14,8 @@ except ImportError:  # CPython
 PING = const(0x01)  # body: nonce (4)
 STATUS = const(0x02)  # body: empty
 STATUS_REPLY = const(0x82)  # body: accepted (4) || n (1) || n reject counts (4 each, by pipeline reason)
+REJECTS = const(0x03)  # body: empty
+REJECTS_REPLY = const(0x83)  # body: total logged (4) || n (1) || n entries, oldest first (see rejects())
 PONG = const(0x81)  # body: nonce (4) || free heap (4) || uptime ms (4) || role, version, board, family
 RADIO_SEND = const(0x20)  # body: peer address (6) || data (1..250): transmit on the hub/meter link
 RADIO_SENT = const(0xA0)  # body: 1 if the peer acknowledged, else 0
@@ -159,6 +161,39 @@ def parse_status(payload):
     if len(payload) != 6 + 4 * count:
         raise LinkError("STATUS_REPLY length does not match its count")
     return _read_u32(payload, 1), tuple(_read_u32(payload, 6 + 4 * i) for i in range(count))
+
+
+_NO_ID = b"\xff" * 8
+
+
+def rejects(total, entries):
+    """entries: (reason, originator or None, message code or None, counter or None). Each goes as
+    reason (1) || parsed (1) || originator (8) || message code (2) || counter (8)."""
+    parts = [bytes((REJECTS_REPLY,)), _u32(total), bytes((len(entries),))]
+    for reason, originator, code, counter in entries:
+        if originator is None:
+            parts.append(bytes((reason, 0)) + _NO_ID + b"\x00\x00" + bytes(8))
+        else:
+            parts.append(bytes((reason, 1)) + originator + bytes((code >> 8, code & 0xFF)) + counter.to_bytes(8, "big"))
+    return b"".join(parts)
+
+
+def parse_rejects(payload):
+    """(total logged, [(reason, originator or None, message code or None, counter or None)])."""
+    if len(payload) < 6 or payload[0] != REJECTS_REPLY:
+        raise LinkError("not a REJECTS_REPLY")
+    count = payload[5]
+    if len(payload) != 6 + 20 * count:
+        raise LinkError("REJECTS_REPLY length does not match its count")
+    entries = []
+    for i in range(count):
+        at = 6 + 20 * i
+        if payload[at + 1]:
+            entries.append((payload[at], bytes(payload[at + 2:at + 10]), (payload[at + 10] << 8) | payload[at + 11],
+                            int.from_bytes(payload[at + 12:at + 20], "big")))
+        else:
+            entries.append((payload[at], None, None, None))
+    return _read_u32(payload, 1), entries
 
 
 def error(kind, reason):

@@ -143,14 +143,24 @@ def cmd_status(args):
     from meterlab.client import BoardClient
     from meterlab.transport import BoardConnection
 
+    def name(reason):
+        return pipeline.REASON_NAMES[reason] if reason < len(pipeline.REASON_NAMES) else f"reason {reason}"
+
     with BoardConnection(args.url, timeout=args.timeout) as connection:
-        accepted, rejected = BoardClient(connection).status(timeout=args.timeout)
+        client = BoardClient(connection)
+        accepted, rejected = client.status(timeout=args.timeout)
+        logged, recent = client.rejects(timeout=args.timeout)
     print(f"{args.url}: {accepted} accepted, {sum(rejected)} rejected since the firmware started")
     for reason, count in enumerate(rejected):
         if reason == pipeline.ACCEPT or not (count or args.all):
             continue
-        name = pipeline.REASON_NAMES[reason] if reason < len(pipeline.REASON_NAMES) else f"reason {reason}"
-        print(f"  {name:<36} {count}")
+        print(f"  {name(reason):<36} {count}")
+    if recent:
+        print(f"last {len(recent)} rejects, oldest first:")
+    for reason, originator, code, counter in recent:
+        detail = "(frame did not parse)" if originator is None else \
+            f"from {originator.hex()} message code 0x{code:04x} counter {counter}"
+        print(f"  {name(reason):<36} {detail}")
     return 0
 
 

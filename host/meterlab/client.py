@@ -90,6 +90,15 @@ class BoardClient:
         except link.LinkError as error:
             raise UnexpectedAnswer(f"{self.connection.url}: bad STATUS_REPLY: {error}") from None
 
+    def rejects(self, timeout=None):
+        """(rejects logged since the firmware started, the last few as (reason, originator or None,
+        message code or None, counter or None), oldest first)."""
+        answer = self._request(bytes((link.REJECTS,)), link.REJECTS_REPLY, timeout)
+        try:
+            return link.parse_rejects(answer)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad REJECTS_REPLY: {error}") from None
+
     def radio_send(self, peer, data, timeout=None):
         """Have the board transmit on its hub/meter link; True if the peer acknowledged."""
         answer = self._request(link.radio_send(peer, data), link.RADIO_SENT, timeout)

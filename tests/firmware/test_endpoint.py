@@ -2,11 +2,11 @@
 # MicroPython: a frame in, the pipeline's decision, the executor, the response out.
 from meterfw import authorisation, gbcs, link, pipeline, roles
 from meterfw.device import DeviceCore
-from meterfw.endpoint import STATUS_FAILED, STATUS_OK, CommandRecorder, GbcsEndpoint
+from meterfw.endpoint import STATUS_FAILED, STATUS_OK, CommandRecorder, GbcsEndpoint, RejectLog
 from meterfw.response import Responder
 from mpcheck import raised
-from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, KA_KEYS, FakeCounters, command, make_anchors,
-                            party_z, public)
+from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, KA_KEYS, PARTY_IDS, FakeCounters, command,
+                            make_anchors, party_z, public)
 
 READ = authorisation.READ_IMPORT_REGISTERS
 TARIFF = authorisation.TARIFF
@@ -16,9 +16,10 @@ S = roles.SUPPLIER
 def setup(executor=None):
     anchors = make_anchors()
     counters = FakeCounters()
-    p = pipeline.DevicePipeline(DEVICE, DEVICE_KA, anchors, counters)
+    log = RejectLog()
+    p = pipeline.DevicePipeline(DEVICE, DEVICE_KA, anchors, counters, log=log)
     recorder = CommandRecorder()
-    endpoint = GbcsEndpoint(p, Responder(DEVICE, DEVICE_DS, DEVICE_KA, anchors), executor or recorder)
+    endpoint = GbcsEndpoint(p, Responder(DEVICE, DEVICE_DS, DEVICE_KA, anchors), executor or recorder, log)
     return endpoint, recorder, anchors, counters
 
 
@@ -114,3 +115,23 @@ def test_link_codec_limits():
     assert link.parse_status(good) == (3, (0, 1, 2))
     raised(link.LinkError, link.parse_status, good[:-1])
     raised(link.LinkError, link.parse_status, good + b"\x00")
+
+
+def test_rejects_are_logged_and_read_over_the_board_protocol():
+    endpoint, _, _, _ = setup()
+    core = DeviceCore("esme", "1.0", "b", "f", False, endpoint)
+    assert link.parse_rejects(core.handle(bytes((link.REJECTS,)), 0, 0)[0]) == (0, [])
+    core.handle(link.gbcs(b"\xdd\x00"), 0, 0)
+    core.handle(link.gbcs(command(S, TARIFF, 12)), 0, 0)  # unsigned tariff
+    total, entries = link.parse_rejects(core.handle(bytes((link.REJECTS,)), 0, 0)[0])
+    assert total == 2
+    assert entries == [(pipeline.REJECT_MALFORMED, None, None, None),
+                       (pipeline.REJECT_BAD_SIGNATURE, PARTY_IDS[S], TARIFF, 12)]
+    for counter in range(100, 120):
+        core.handle(link.gbcs(command(S, TARIFF, counter)), 0, 0)
+    total, entries = link.parse_rejects(core.handle(bytes((link.REJECTS,)), 0, 0)[0])
+    assert total == 22 and len(entries) == 16 and entries[-1][3] == 119 and entries[0][3] == 104
+    assert core.handle(bytes((link.REJECTS, 0)), 0, 0)[0] == link.error(link.REJECTS, link.ERR_MALFORMED)
+    reply = link.rejects(1, [(7, None, None, None)])
+    raised(link.LinkError, link.parse_rejects, reply[:-1])
+    raised(link.LinkError, link.parse_rejects, b"\x82" + reply[1:])
