@@ -2,6 +2,7 @@
 # HAL and runs the loop. The same file runs on ESP32, RP2040 and the virtual board; only `hal` differs.
 import asyncio
 import json
+import os
 
 import hal
 from meterfw import __version__, framing, link
@@ -23,29 +24,62 @@ def read_config():
 
 
 def load_security():
-    """(GbcsEndpoint, None), or (None, link error code) when the board has no identity yet or its
-    stored state is damaged: then it refuses GBCS frames, saying why, rather than run on half a state."""
-    from meterfw import store
+    """(GbcsEndpoint or None, link error code or None, Commissioner or None). A board that is not
+    commissioned, or whose stored state is damaged, refuses GBCS frames saying why, rather than run on
+    half a state; a damaged one refuses commissioning too (a lab repairs its flash first)."""
+    from meterfw import commissioning, store
 
     try:
         storage = store.FileStorage(store.FOLDER)  # identity, anchors, counters: one record a file
-        identity = store.IdentityStore(storage).identity
-        anchors = store.TrustAnchorStore(storage)
+        commissioner = commissioning.Commissioner(storage, hal.random_bytes if hal.random_bytes(1) else None)
         counters = store.CounterStore(storage)
     except (store.StoreError, OSError) as error:
         print("security state damaged, refusing commands:", error)
-        return None, link.ERR_STATE_DAMAGED
-    if identity is None:
-        return None, link.ERR_NOT_COMMISSIONED
+        return None, link.ERR_STATE_DAMAGED, None
+    if commissioner.state != commissioning.COMMISSIONED:
+        return None, link.ERR_NOT_COMMISSIONED, commissioner
     from meterfw.endpoint import CommandRecorder, GbcsEndpoint, RejectLog
     from meterfw.pipeline import DevicePipeline
     from meterfw.response import Responder
 
-    device_id, ds_private_key, ka_private_key, suite = identity
+    anchors = commissioner.anchors
+    device_id, ds_private_key, ka_private_key, suite = commissioner.identities.identity
     reject_log = RejectLog()
     pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log)
     responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
-    return GbcsEndpoint(pipeline, responder, CommandRecorder(), reject_log), None
+    return GbcsEndpoint(pipeline, responder, CommandRecorder(), reject_log), None, commissioner
+
+
+def write_role(role):
+    # config.json's role, replaced atomically (write new, rename) like every other state of the board.
+    config = read_config()
+    config["role"] = role
+    with open("config.json.new", "w") as f:
+        json.dump(config, f)
+    os.rename("config.json.new", "config.json")
+
+
+def forget(*names):
+    # Unload modules a step needed once (the certificate reader after commissioning): on a 108 KiB
+    # board their bytecode is RAM the security pipeline needs.
+    import gc
+    import sys
+
+    import meterfw
+
+    for name in names:
+        sys.modules.pop("meterfw." + name, None)
+        if name in meterfw.__dict__:
+            delattr(meterfw, name)
+    gc.collect()
+
+
+def commissioned(role):
+    """Called by the core once commissioning FINISHes: the board's role, then its security, anew."""
+    write_role(role)
+    forget("x509", "credentials")
+    endpoint, security_error, _ = load_security()
+    return endpoint, security_error
 
 
 async def forward_radio(radio, serial):
@@ -84,9 +118,9 @@ async def main():
     info = hal.board_info()
     radio = hal.radio()
     serial = hal.serial()
-    endpoint, security_error = load_security()
+    endpoint, security_error, commissioner = load_security()
     core = DeviceCore(role_from_config(read_config()), __version__, info["board"], info["family"],
-                      radio is not None, endpoint, security_error)
+                      radio is not None, endpoint, security_error, commissioner, hal.unique_id(), commissioned)
     tasks = []
     if radio is not None:
         tasks.append(asyncio.create_task(forward_radio(radio, serial)))

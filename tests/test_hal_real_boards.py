@@ -745,7 +745,24 @@ def names_main_uses():
 
 
 def test_main_uses_the_documented_hal_names():
-    assert names_main_uses() == ["board_info", "break_to_repl", "free_heap", "radio", "run", "serial", "ticks_ms"]
+    assert names_main_uses() == ["board_info", "break_to_repl", "free_heap", "radio", "random_bytes", "run", "serial",
+                                 "ticks_ms", "unique_id"]
+
+
+# Hardware IDs and random sources. ESP32: the 6-byte base MAC as an EUI-64 (FF FE inserted); RP2040: the
+# flash's 8-byte unique ID. Both draw random bytes from os.urandom (the ESP32's hardware RNG, the
+# RP2040's ring oscillator).
+def test_esp32_hardware_id_and_random_source(board):
+    esp32 = board.boot("esp32")
+    assert esp32.unique_id() == UNIQUE_ID[:3] + b"\xff\xfe" + UNIQUE_ID[3:6]
+    first, second = esp32.random_bytes(32), esp32.random_bytes(32)
+    assert len(first) == 32 and first != second
+
+
+def test_rp2_hardware_id_and_random_source(board):
+    rp2 = board.boot("rp2")
+    assert rp2.unique_id() == UNIQUE_ID[:8]
+    assert len(rp2.random_bytes(8)) == 8
 
 
 @pytest.mark.parametrize("platform, module", [("esp32", "hal.esp32"), ("rp2", "hal.rp2"),

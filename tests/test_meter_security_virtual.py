@@ -26,8 +26,14 @@ TARIFF = authorisation.TARIFF
 
 
 def anchors():
+    # The fakes' parties, and the rest of a commissioned board's initial anchors (root, recovery, WAN).
     fakes = make_anchors()
-    return {role: fakes.anchor(role) for role in PARTY_IDS}
+    out = {role: fakes.anchor(role) for role in PARTY_IDS}
+    extra = public(bytes(31) + b"\x31")
+    out[roles.ROOT] = (bytes(8), extra, extra)
+    out[roles.RECOVERY] = (bytes.fromhex("90b3d51f30000001"), public(bytes(31) + b"\x32"), extra)
+    out[roles.WAN_PROVIDER] = (bytes.fromhex("90b3d51f30000007"), public(bytes(31) + b"\x33"), extra)
+    return out
 
 
 def provisioned(state):

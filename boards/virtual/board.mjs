@@ -15,13 +15,15 @@
 //
 // Usage (normally through `meterlab virtual start`):
 //   node board.mjs --state DIR --heap BYTES --listen HOST:PORT [--board NAME] [--family esp32|rp2040]
-//                  [--radio HOST:PORT --mac aa:bb:cc:dd:ee:ff]
+//                  [--radio HOST:PORT --mac aa:bb:cc:dd:ee:ff] [--uid 16-HEX-DIGITS]
+//                  [--no-rng yes]   (a board without a usable random source: its keys are injected)
 //   node board.mjs --state DIR --heap BYTES --test MODULE     (run firmware tests, then exit; see runTests)
 //   node board.mjs --state DIR --heap BYTES --script FILE     (run an async script, then exit; see runScript)
 // Any mode also takes --power-cut-after-writes N: the power fails just before the Nth change this
 // process would make to the flash (a file closed after writing, a rename, a remove, a mkdir or rmdir),
 // so that change and everything after it never happen: a test steps N through every write of an update.
 
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -47,6 +49,7 @@ function parseArgs(argv) {
   }
   args.heap = parseInt(args.heap, 10);
   if (!(args.heap >= 16 * 1024)) fail("--heap must be at least 16384 bytes");
+  if (args.uid !== undefined && !/^[0-9a-fA-F]{16}$/.test(args.uid)) fail("--uid must be 16 hex digits");
   if (args["power-cut-after-writes"] !== undefined) {
     args.powerCut = parseInt(args["power-cut-after-writes"], 10);
     if (!(args.powerCut >= 1)) fail("--power-cut-after-writes must be a whole number from 1");
@@ -567,8 +570,11 @@ class Board {
     return {
       info: () => JSON.stringify({
         board: board.args.board, family: board.args.family, heap: board.args.heap,
-        mac: board.radio ? board.args.mac : null, virtual: true,
+        mac: board.radio ? board.args.mac : null, uid: board.args.uid || null, virtual: true,
+        rng: board.args["no-rng"] !== "yes",
       }),
+      // The board's hardware RNG.
+      random_hex: (n) => crypto.randomBytes(n).toString("hex"),
       // Live heap after the harness's last top-level collection (see HeapMonitor).
       heap_live: () => (current() ? board.heap.live : 0),
       firmware_started: () => {

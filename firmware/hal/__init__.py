@@ -4,6 +4,8 @@
 #   serial() -> Serial            the USB serial port shared with the REPL: async read(), write(data)
 #   radio() -> Radio or None      hub/meter link: mac, async send(peer, data) -> bool, async recv()
 #   ticks_ms(), free_heap()       clock and RAM, passed into the core (which reads neither itself)
+#   random_bytes(n)               n bytes from the board's RNG, or None when it has no usable one
+#   unique_id()                   the board's 8-byte hardware ID (the default device ID at commissioning)
 #   run(coro)                     run the firmware's main coroutine as the board does
 #   break_to_repl()               leave the firmware for the REPL (a 0x03 arrived on the serial port)
 import sys

@@ -3,7 +3,8 @@ import asyncio
 
 from micropython import const
 
-from hal.realboard import break_to_repl, describe, free_heap, load_description, serial, ticks_ms  # noqa: F401
+from hal.realboard import (break_to_repl, describe, free_heap, load_description, random_bytes, serial,  # noqa: F401
+                           ticks_ms)
 
 _MAX_PEERS = const(16)  # ESP-NOW allows 20 peers (fewer when encrypted); keep headroom
 _BROADCAST = b"\xff" * 6
@@ -11,6 +12,14 @@ _BROADCAST = b"\xff" * 6
 
 _DESCRIPTION = load_description({"board": "esp32-devkitc", "family": "esp32", "link": {"type": "espnow"}})
 _radio = None
+
+
+def unique_id():
+    # The 8-byte hardware ID: the chip's 6-byte base MAC as an EUI-64 (FF FE in the middle).
+    import machine
+
+    mac = machine.unique_id()
+    return mac[:3] + b"\xff\xfe" + mac[3:6]
 
 
 def board_info():

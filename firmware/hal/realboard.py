@@ -18,6 +18,17 @@ def load_description(default):
         return default
 
 
+def random_bytes(n):
+    # ESP32: the hardware RNG; RP2040: bits from the ring oscillator. Both through os.urandom. A port
+    # without it has no usable random source: commissioning then needs injected keys.
+    try:
+        import os
+
+        return os.urandom(n)
+    except (ImportError, AttributeError):
+        return None
+
+
 def ticks_ms():
     return time.ticks_ms()
 

@@ -7,7 +7,8 @@ import asyncio
 import machine
 from micropython import const
 
-from hal.realboard import break_to_repl, describe, free_heap, load_description, serial, ticks_ms  # noqa: F401
+from hal.realboard import (break_to_repl, describe, free_heap, load_description, random_bytes, serial,  # noqa: F401
+                           ticks_ms)
 from meterfw import framing
 
 _ADDRESS_BYTES = const(6)
@@ -16,6 +17,11 @@ _BROADCAST = b"\xff" * 6
 
 _DESCRIPTION = load_description({"board": "rpi-pico", "family": "rp2040"})
 _radio = None
+
+
+def unique_id():
+    # The flash chip's 64-bit unique ID: 8 bytes, what the RP2040 reports as its board ID.
+    return machine.unique_id()[:8]
 
 
 def board_info():

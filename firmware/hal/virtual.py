@@ -22,6 +22,19 @@ def board_info():
     }
 
 
+def random_bytes(n):
+    # The harness's stand-in for a board's hardware RNG (Node's crypto.randomBytes); None on a board
+    # started without one (--no-rng), to exercise commissioning by injected keys.
+    if not _INFO.get("rng", True):
+        return None
+    return binascii.unhexlify(vboard.random_hex(n))
+
+
+def unique_id():
+    # The board's burnt-in 8-byte ID (kept in the state folder's hardware.json).
+    return binascii.unhexlify(_INFO["uid"]) if _INFO.get("uid") else bytes(8)
+
+
 def ticks_ms():
     return time.ticks_ms()
 

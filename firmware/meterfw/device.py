@@ -18,7 +18,8 @@ def role_from_config(config):
 
 class DeviceCore:
     def __init__(self, role, version, board, family, has_radio, endpoint=None,
-                 security_error=link.ERR_NOT_COMMISSIONED):
+                 security_error=link.ERR_NOT_COMMISSIONED, commissioner=None, hardware_id=bytes(8),
+                 on_commissioned=None):
         self.role = role
         self.version = version
         self.board = board
@@ -26,6 +27,11 @@ class DeviceCore:
         self.has_radio = has_radio
         self.endpoint = endpoint
         self.security_error = security_error
+        # Commissioning (meterfw.commissioning): the Commissioner, the board's hardware ID, and
+        # on_commissioned(board_role) -> (endpoint, security_error), called once FINISH succeeds.
+        self.commissioner = commissioner
+        self.hardware_id = bytes(hardware_id)
+        self.on_commissioned = on_commissioned
         self.rejected = 0
 
     def handle(self, payload, now_ms, free_heap):
@@ -40,6 +46,8 @@ class DeviceCore:
             nonce = (payload[1] << 24) | (payload[2] << 16) | (payload[3] << 8) | payload[4]
             answer = link.pong(nonce, free_heap, now_ms, self.role, self.version, self.board, self.family)
             return answer, None
+        if kind in (link.IDENTIFY, link.KEYGEN, link.INJECT, link.COMMISSION):
+            return self._commissioning(kind, payload), None
         if kind == link.GBCS:
             if self.endpoint is None:
                 return self._refuse(kind, self.security_error)
@@ -78,3 +86,66 @@ class DeviceCore:
     def _refuse(self, kind, reason):
         self.rejected += 1
         return link.error(kind, reason), None
+
+    # ------------------------------------------------------------------------------- commissioning
+
+    def _commissioning(self, kind, payload):
+        commissioner = self.commissioner
+        if commissioner is None:
+            return self._refuse(kind, self.security_error)[0]
+        if kind == link.IDENTIFY:
+            if len(payload) != 1:
+                return self._refuse(kind, link.ERR_MALFORMED)[0]
+            return link.identity(commissioner.state, commissioner.random_bytes is not None, self.hardware_id,
+                                 commissioner.public_keys())
+        from meterfw import commissioning, store
+
+        if kind in (link.KEYGEN, link.INJECT):
+            expected = 10 if kind == link.KEYGEN else 74
+            if len(payload) != expected or payload[9] >= len(store.SUITES):
+                return link.keys_reply(link.STATUS_REFUSED, b"malformed request")
+            device_id = bytes(payload[1:9])
+            suite = store.SUITES[payload[9]]
+            try:
+                if kind == link.KEYGEN:
+                    ds, ka = commissioner.keygen(device_id, suite)
+                else:
+                    ds, ka = commissioner.inject(device_id, suite, bytes(payload[10:42]), bytes(payload[42:74]))
+            except commissioning.CommissioningError as error:
+                return link.keys_reply(link.STATUS_REFUSED, error.reason.encode())
+            except Exception as error:  # a flash that fails: say so rather than crash the board
+                return link.keys_reply(link.STATUS_REFUSED, ("internal error: %r" % (error,)).encode())
+            return link.keys_reply(link.STATUS_DONE, ds + ka)
+        if len(payload) < 2:
+            return self._refuse(kind, link.ERR_MALFORMED)[0]
+        step = payload[1]
+        body = bytes(payload[2:])
+        try:
+            if step == link.STEP_ROOT:
+                if len(body) != 64:
+                    raise commissioning.CommissioningError("the root anchor is a 64-byte public key")
+                commissioner.install_root(body)
+                return link.commission_reply(step, link.STATUS_DONE, b"")
+            if step == link.STEP_ANCHOR:
+                if not body:
+                    raise commissioning.CommissioningError("malformed anchor step")
+                try:
+                    ca, ds, ka = link.split_length_prefixed(body[1:], 3)
+                except link.LinkError as error:
+                    raise commissioning.CommissioningError("malformed anchor step: " + str(error))
+                commissioner.install_anchor(body[0], ca, ds, ka)
+                return link.commission_reply(step, link.STATUS_DONE, b"")
+            if step == link.STEP_FINISH:
+                if len(body) != 1 or body[0] >= len(commissioning.BOARD_ROLES):
+                    raise commissioning.CommissioningError("FINISH names no board role")
+                signature = commissioner.finish()
+                role = commissioning.BOARD_ROLES[body[0]]
+                if self.on_commissioned is not None:
+                    self.endpoint, self.security_error = self.on_commissioned(role)
+                self.role = role
+                return link.commission_reply(step, link.STATUS_DONE, signature)
+            raise commissioning.CommissioningError("unknown commissioning step")
+        except commissioning.CommissioningError as error:
+            return link.commission_reply(step, link.STATUS_REFUSED, error.reason.encode())
+        except Exception as error:  # a flash that fails: say so rather than crash the board
+            return link.commission_reply(step, link.STATUS_REFUSED, ("internal error: %r" % (error,)).encode())

@@ -14,6 +14,13 @@ except ImportError:  # CPython
 PING = const(0x01)  # body: nonce (4)
 STATUS = const(0x02)  # body: empty
 STATUS_REPLY = const(0x82)  # body: accepted (4) || n (1) || n reject counts (4 each, by pipeline reason)
+IDENTIFY = const(0x04)  # body: empty
+IDENTITY = const(0x84)  # body: state (1) || has RNG (1) || hardware ID (8) [|| device ID (8) || DS key || KA key]
+KEYGEN = const(0x05)  # body: device ID (8) || MAC suite (1: 0 gbcs, 1 hmac)
+INJECT = const(0x07)  # body: device ID (8) || MAC suite (1) || DS private key (32) || KA private key (32)
+KEYS = const(0x85)  # answer to KEYGEN and INJECT: status (1) || DS key (64) || KA key (64), or || reason
+COMMISSION = const(0x06)  # body: step (1) || step body (see commission_* below)
+COMMISSION_REPLY = const(0x86)  # body: step (1) || status (1) || FINISH: signature (64); refused: reason
 REJECTS = const(0x03)  # body: empty
 REJECTS_REPLY = const(0x83)  # body: total logged (4) || n (1) || n entries, oldest first (see rejects())
 PONG = const(0x81)  # body: nonce (4) || free heap (4) || uptime ms (4) || role, version, board, family
@@ -39,6 +46,12 @@ REASONS = {
     ERR_NOT_COMMISSIONED: "board is not commissioned (it has no identity)",
     ERR_STATE_DAMAGED: "board's security state in flash is damaged; it refuses every command",
 }
+
+STEP_ROOT = const(1)  # root public key (64)
+STEP_ANCHOR = const(2)  # role (1) || CA certificate || DS certificate || KA certificate, each len (2) || DER
+STEP_FINISH = const(3)  # board role (1: index in commissioning.BOARD_ROLES)
+STATUS_DONE = const(0)
+STATUS_REFUSED = const(1)
 
 ADDRESS_BYTES = const(6)
 RADIO_MAX_FRAME = const(250)  # ESP-NOW's limit, kept on every link type
@@ -194,6 +207,65 @@ def parse_rejects(payload):
         else:
             entries.append((payload[at], None, None, None))
     return _read_u32(payload, 1), entries
+
+
+def identity(state, has_rng, hardware_id, keys=None):
+    """keys: (device ID, DS public key, KA public key), or None for a blank board."""
+    body = bytes((IDENTITY, state, 1 if has_rng else 0)) + bytes(hardware_id)
+    if keys is not None:
+        body += bytes(keys[0]) + bytes(keys[1]) + bytes(keys[2])
+    return body
+
+
+def parse_identity(payload):
+    """(state, has RNG, hardware ID, (device ID, DS key, KA key) or None)."""
+    if len(payload) not in (11, 147) or payload[0] != IDENTITY:
+        raise LinkError("not an IDENTITY")
+    keys = None
+    if len(payload) == 147:
+        keys = (bytes(payload[11:19]), bytes(payload[19:83]), bytes(payload[83:147]))
+    return payload[1], payload[2] == 1, bytes(payload[3:11]), keys
+
+
+def keys_reply(status, body):
+    return bytes((KEYS, status)) + body
+
+
+def commission_reply(step, status, body):
+    return bytes((COMMISSION_REPLY, step, status)) + body
+
+
+def parse_status_reply(payload, kind, step=None):
+    """(status, body) of a KEYS or COMMISSION_REPLY; a refusal's body is its reason (str)."""
+    head = 2 if kind == KEYS else 3
+    if len(payload) < head or payload[0] != kind or (step is not None and payload[1] != step):
+        raise LinkError("not the expected commissioning answer")
+    status = payload[head - 1]
+    body = bytes(payload[head:])
+    if status == STATUS_REFUSED:
+        return status, body.decode()
+    return status, body
+
+
+def lengths_prefixed(*parts):
+    return b"".join(bytes((len(p) >> 8, len(p) & 0xFF)) + bytes(p) for p in parts)
+
+
+def split_length_prefixed(data, count):
+    """count length-prefixed byte strings from data, which must hold exactly those; LinkError if not."""
+    out = []
+    at = 0
+    for _ in range(count):
+        if at + 2 > len(data):
+            raise LinkError("length-prefixed field truncated")
+        size = (data[at] << 8) | data[at + 1]
+        if at + 2 + size > len(data):
+            raise LinkError("length-prefixed field runs past the frame")
+        out.append(bytes(data[at + 2:at + 2 + size]))
+        at += 2 + size
+    if at != len(data):
+        raise LinkError("trailing bytes after the fields")
+    return out
 
 
 def error(kind, reason):

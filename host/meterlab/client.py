@@ -90,6 +90,42 @@ class BoardClient:
         except link.LinkError as error:
             raise UnexpectedAnswer(f"{self.connection.url}: bad STATUS_REPLY: {error}") from None
 
+    # ------------------------------------------------------------------------------ commissioning
+
+    def identify(self, timeout=None):
+        """(state, has RNG, hardware ID, (device ID, DS key, KA key) or None); state is one of
+        meterfw.commissioning's BLANK, KEYED, COMMISSIONED."""
+        answer = self._request(bytes((link.IDENTIFY,)), link.IDENTITY, timeout)
+        try:
+            return link.parse_identity(answer)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad IDENTITY: {error}") from None
+
+    def _keys(self, request, timeout):
+        answer = self._request(request, link.KEYS, timeout)
+        status, body = link.parse_status_reply(answer, link.KEYS)
+        if status != link.STATUS_DONE:
+            raise BoardRefused(f"{self.connection.url}: {body}")
+        return body[:64], body[64:]
+
+    def keygen(self, device_id, suite_index, timeout=None):
+        """Have the board make its DS and KA keys: (DS public key, KA public key)."""
+        return self._keys(bytes((link.KEYGEN,)) + bytes(device_id) + bytes((suite_index,)), timeout)
+
+    def inject(self, device_id, suite_index, ds_private_key, ka_private_key, timeout=None):
+        return self._keys(bytes((link.INJECT,)) + bytes(device_id) + bytes((suite_index,)) + ds_private_key
+                          + ka_private_key, timeout)
+
+    def commission_step(self, step, body, timeout=None):
+        """One COMMISSION step; its answer's body (FINISH: the board's signature). BoardRefused with the
+        board's reason when it refuses."""
+        answer = self._request(bytes((link.COMMISSION, step)) + body, link.COMMISSION_REPLY, timeout,
+                               accept=lambda frame: len(frame) >= 2 and frame[1] == step)
+        status, reply = link.parse_status_reply(answer, link.COMMISSION_REPLY, step)
+        if status != link.STATUS_DONE:
+            raise BoardRefused(f"{self.connection.url}: {reply}")
+        return reply
+
     def rejects(self, timeout=None):
         """(rejects logged since the firmware started, the last few as (reason, originator or None,
         message code or None, counter or None), oldest first)."""

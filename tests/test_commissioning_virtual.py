@@ -1,0 +1,156 @@
+"""Commissioning virtual boards (design.md, "Identities"; property 7): an SMKI with a device CA of quota 3
+commissions three boards, each checked on the board itself; the fourth fails and the CA's key is gone.
+Boards refuse anchors whose certificates fail the meter's checks, refuse to be commissioned twice, and
+a board without a random source gets its keys injected (and one with a source refuses injection)."""
+import pytest
+
+from meterfw import commissioning, link, roles, store
+from meterlab.boards.descriptions import load_board
+from meterlab.boards.provision import security_storage
+from meterlab.boards.virtual import VirtualBoard
+from meterlab.client import BoardClient, BoardRefused
+from meterlab.commission import CommissioningFailed, commission
+from meterlab.dcc.register import DeviceRegister
+from meterlab.smki.authority import QuotaExhausted, Smki
+from meterlab.smki.parties import Party, create_dcc_parties
+from meterlab.transport import BoardConnection
+
+pytestmark = pytest.mark.virtual
+PASSPHRASE = "lab operator"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    smki, shares = Smki.create(home / "smki", PASSPHRASE, threshold=2, custodian_count=3)
+    parties = create_dcc_parties(smki, PASSPHRASE)
+    supplier = Party.create(smki, "SUPPLIER A", roles.SUPPLIER, bytes.fromhex("90b3d51f30010000"), PASSPHRASE)
+    return {"home": home, "smki": smki, "shares": shares, "parties": parties, "supplier": supplier}
+
+
+def board(tmp_path, name, board_name="esp32", **options):
+    return VirtualBoard(tmp_path / name, board=board_name, log=open(tmp_path / f"{name}.log", "w"), **options)
+
+
+def client_for(url):
+    connection = BoardConnection(url, timeout=30.0)
+    return connection, BoardClient(connection)
+
+
+def test_device_ca_quota_three_boards_then_the_key_is_gone(lab, tmp_path):
+    smki = lab["smki"]
+    device_ca = smki.create_device_ca("quota-test", 3, lab["shares"][:2])
+    register = DeviceRegister(tmp_path / "dcc")
+    boards = [board(tmp_path, f"b{n}", name) for n, name in enumerate(("esp32", "rp2040", "esp32", "esp32"))]
+    roles_wanted = ("esme", "gsme", "chf", "esme")
+    try:
+        for n, (virtual, role) in enumerate(zip(boards, roles_wanted)):
+            virtual.start()
+            connection, client = client_for(virtual.url)
+            with connection:
+                state, has_rng, hardware_id, keys = client.identify()
+                assert (state, has_rng, keys) == (commissioning.BLANK, True, None)
+                with pytest.raises(BoardRefused, match="not commissioned"):
+                    client.gbcs(b"\xdd\x00")
+                if n == 3:
+                    with pytest.raises(QuotaExhausted, match="quota of 3 devices"):
+                        commission(client, smki, device_ca, lab["parties"], register, role, progress=lambda *_: None)
+                    assert client.identify()[0] == commissioning.KEYED  # keys made, never certified
+                    assert register.device(hardware_id) is None
+                    continue
+                record = commission(client, smki, device_ca, lab["parties"], register, role, progress=lambda *_: None)
+                assert record["eui64"] == hardware_id and record["role"] == role
+                state, _, _, keys = client.identify()
+                assert state == commissioning.COMMISSIONED and keys[0] == hardware_id
+                assert client.ping().role == role
+                accepted, rejected = client.status()  # the pipeline runs now
+                assert accepted == 0 and sum(rejected) == 0
+                with pytest.raises(BoardRefused, match="already commissioned"):
+                    client.keygen(hardware_id, 0)
+                with pytest.raises(BoardRefused, match="already commissioned"):
+                    client.commission_step(link.STEP_ROOT, smki.root_public_key())
+            # checked on the board's own flash: its identity and the anchors of the DCC's parties
+            virtual.stop()
+            storage = security_storage(virtual.state_dir)
+            assert store.IdentityStore(storage).identity[0] == hardware_id
+            anchors = store.TrustAnchorStore(storage)
+            for role_number, party in lab["parties"].items():
+                assert anchors.anchor(role_number) == party.anchor()
+            assert anchors.anchor(roles.ROOT)[1] == smki.root_public_key()
+            assert anchors.anchor(roles.SUPPLIER) is None  # until a supplier takes ownership
+        assert not device_ca.key_present
+        assert f"device-ca-quota-test" not in smki.keys.labels()
+        assert len(register.devices()) == 3
+    finally:
+        for virtual in boards:
+            virtual.kill()
+        register.close()
+
+
+def test_board_refuses_anchors_that_fail_its_checks(lab, tmp_path):
+    smki, parties, supplier = lab["smki"], lab["parties"], lab["supplier"]
+    organisation = smki.certificate("organisation-ca")
+    acb = parties[roles.ACCESS_CONTROL_BROKER]
+    with board(tmp_path, "checks") as virtual:
+        connection, client = client_for(virtual.url)
+        with connection:
+            with pytest.raises(BoardRefused, match="no keys yet"):
+                client.commission_step(link.STEP_ROOT, smki.root_public_key())
+            client.keygen(bytes.fromhex("00db1234567890f0"), 0)
+            with pytest.raises(BoardRefused, match="root anchor first"):
+                client.commission_step(link.STEP_ANCHOR, bytes((roles.ACCESS_CONTROL_BROKER,)) + link.lengths_prefixed(
+                    organisation, acb.certificate("meter-ds"), acb.certificate("meter-ka")))
+            client.commission_step(link.STEP_ROOT, smki.root_public_key())
+            cases = (
+                ((roles.ACCESS_CONTROL_BROKER, supplier.certificate("meter-ds"), supplier.certificate("meter-ka")),
+                 "wrong role in the DS certificate"),
+                ((roles.ACCESS_CONTROL_BROKER, acb.certificate("meter-ka"), acb.certificate("meter-ds")),
+                 "wrong key usage"),
+                ((roles.ACCESS_CONTROL_BROKER, acb.certificate("dcc-ds"), acb.certificate("meter-ka")),
+                 "not a meter-facing organisation certificate"),
+                ((roles.SUPPLIER, supplier.certificate("meter-ds"), supplier.certificate("meter-ka")),
+                 "installs only"),
+            )
+            for (role_number, ds, ka), reason in cases:
+                with pytest.raises(BoardRefused, match=reason):
+                    client.commission_step(link.STEP_ANCHOR, bytes((role_number,)) + link.lengths_prefixed(
+                        organisation, ds, ka))
+            # a certificate chain that does not reach the root: another SMKI's organisation CA
+            other, _ = Smki.create(tmp_path / "other-smki", "x", threshold=1, custodian_count=1)
+            foreign = Party.create(other, "ACB elsewhere", roles.ACCESS_CONTROL_BROKER,
+                                   bytes.fromhex("90b3d51f30000002"), "x")
+            with pytest.raises(BoardRefused, match="certificate chain"):
+                client.commission_step(link.STEP_ANCHOR, bytes((roles.ACCESS_CONTROL_BROKER,)) + link.lengths_prefixed(
+                    other.certificate("organisation-ca"), foreign.certificate("meter-ds"),
+                    foreign.certificate("meter-ka")))
+            with pytest.raises(BoardRefused, match="anchors missing: recovery, access control broker"):
+                client.commission_step(link.STEP_FINISH, b"\x00")
+            assert client.identify()[0] == commissioning.KEYED
+        virtual.stop()
+        assert store.TrustAnchorStore(security_storage(virtual.state_dir)).roles() == (roles.ROOT,)
+
+
+def test_board_without_rng_gets_injected_keys(lab, tmp_path):
+    smki = lab["smki"]
+    device_ca = smki.create_device_ca("inject-test", 2, lab["shares"][1:])
+    register = DeviceRegister(tmp_path / "dcc")
+    try:
+        with board(tmp_path, "no-rng", rng=False) as virtual:
+            connection, client = client_for(virtual.url)
+            with connection:
+                assert client.identify()[1] is False
+                with pytest.raises(BoardRefused, match="no usable random source"):
+                    client.keygen(bytes.fromhex("00db1234567890f1"), 0)
+                lines = []
+                commission(client, smki, device_ca, lab["parties"], register, "esme", progress=lines.append)
+                assert any("injected" in line for line in lines)
+                assert client.identify()[0] == commissioning.COMMISSIONED
+        with board(tmp_path, "rng") as virtual:
+            connection, client = client_for(virtual.url)
+            with connection:
+                with pytest.raises(BoardRefused, match="makes its own keys"):
+                    client.inject(bytes.fromhex("00db1234567890f2"), 0, bytes(31) + b"\x05", bytes(31) + b"\x06")
+                with pytest.raises(CommissioningFailed, match="unknown role"):
+                    commission(client, smki, device_ca, lab["parties"], register, "toaster")
+    finally:
+        register.close()
