@@ -154,3 +154,52 @@ def test_board_without_rng_gets_injected_keys(lab, tmp_path):
                     commission(client, smki, device_ca, lab["parties"], register, "toaster")
     finally:
         register.close()
+
+
+def test_cli_smki_and_commission(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "METERLAB_SMKI_PASSPHRASE": "cli operator", "METERLAB_RUNTIME_DIR": str(tmp_path / "rt")}
+
+    def meterlab(*args):
+        return subprocess.run([sys.executable, "-m", "meterlab", *args], capture_output=True, text=True,
+                              timeout=120, env=env, cwd=tmp_path)
+
+    result = meterlab("smki", "init", "smki", "--custodians", "3", "--threshold", "2")
+    assert result.returncode == 0, result.stderr
+    assert "2 of 3 custodian shares" in result.stdout and "90b3d51f30000002" in result.stdout
+    shares = sorted((tmp_path / "custodian-shares").glob("custodian-*.share"))
+    assert len(shares) == 3
+    result = meterlab("smki", "device-ca", "smki", "batch", "--quota", "1", "--share", str(shares[0]))
+    assert result.returncode == 1 and "needs 2 of the 3" in result.stderr and "Traceback" not in result.stderr
+    result = meterlab("smki", "device-ca", "smki", "batch", "--quota", "1", "--share", str(shares[0]),
+                      "--share", str(shares[2]))
+    assert result.returncode == 0, result.stderr
+    result = meterlab("smki", "party", "smki", "--name", "SUPPLIER A", "--role", "supplier",
+                      "--eui64", "90b3d51f30010000")
+    assert result.returncode == 0, result.stderr
+    with board(tmp_path, "cli-board") as virtual:
+        result = meterlab("commission", virtual.url, "--role", "gsme", "--smki", "smki", "--device-ca", "batch",
+                          "--dcc", "dcc")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "anchors: access control broker (90b3d51f30000002)" in result.stdout
+        assert result.stdout.strip().endswith("commissioned, device %s (gsme)" % virtual_uid(virtual))
+        result = meterlab("commission", virtual.url, "--role", "gsme", "--smki", "smki", "--device-ca", "batch",
+                          "--dcc", "dcc")
+        assert result.returncode == 1 and "commissioned already" in result.stderr
+    with board(tmp_path, "cli-board-2") as virtual:
+        result = meterlab("commission", virtual.url, "--role", "esme", "--smki", "smki", "--device-ca", "batch",
+                          "--dcc", "dcc")
+        assert result.returncode == 1 and "quota of 1 devices" in result.stderr, result.stderr
+    env.pop("METERLAB_SMKI_PASSPHRASE")
+    result = subprocess.run([sys.executable, "-m", "meterlab", "smki", "init", "smki2"], capture_output=True,
+                            text=True, timeout=60, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "METERLAB_SMKI_PASSPHRASE" in result.stderr
+
+
+def virtual_uid(virtual):
+    import json
+
+    return json.loads((virtual.state_dir / "hardware.json").read_text())["uid"]

@@ -164,6 +164,114 @@ def cmd_status(args):
     return 0
 
 
+def _smki_passphrase():
+    import getpass
+    import os
+
+    passphrase = os.environ.get("METERLAB_SMKI_PASSPHRASE")
+    if passphrase:
+        return passphrase
+    if sys.stdin.isatty():
+        return getpass.getpass("SMKI operator passphrase: ")
+    raise CommandError("the SMKI's operator passphrase: set METERLAB_SMKI_PASSPHRASE (or run in a terminal)")
+
+
+def _read_shares(paths):
+    shares = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                shares.append(f.read().strip())
+        except OSError as error:
+            raise CommandError(f"cannot read share {path}: {error.strerror}") from None
+    return shares
+
+
+def cmd_smki_init(args):
+    from pathlib import Path
+
+    from meterlab.smki.authority import Smki
+    from meterlab.smki.parties import create_dcc_parties
+
+    passphrase = _smki_passphrase()
+    smki, shares = Smki.create(args.home, passphrase, threshold=args.threshold, custodian_count=args.custodians)
+    parties = create_dcc_parties(smki, passphrase)
+    shares_dir = Path(args.shares_dir)
+    shares_dir.mkdir(parents=True, exist_ok=True)
+    for n, share in enumerate(shares, 1):
+        path = shares_dir / f"custodian-{n}.share"
+        path.write_text(share + "\n")
+        path.chmod(0o600)
+    print(f"SMKI in {args.home}: root, organisation and infrastructure CAs")
+    for party in parties.values():
+        print(f"  party {party.eui64.hex()}  {party.name}")
+    print(f"root operations need {args.threshold} of {args.custodians} custodian shares, written to "
+          f"{shares_dir}/custodian-N.share: hand one to each custodian and delete them here")
+    return 0
+
+
+def cmd_smki_device_ca(args):
+    from meterlab.smki.authority import Smki
+
+    smki = Smki.open(args.home, _smki_passphrase())
+    ca = smki.create_device_ca(args.name, args.quota, _read_shares(args.share))
+    print(f"device CA {ca.name!r} in {args.home}: may certify {args.quota} devices, then its key is destroyed")
+    return 0
+
+
+def cmd_smki_party(args):
+    from meterfw import roles
+    from meterlab.smki.authority import Smki
+    from meterlab.smki.parties import Party
+
+    by_name = {name.replace(" ", "-"): number for number, name in roles.NAMES.items()}
+    if args.role not in by_name:
+        raise CommandError(f"unknown role {args.role!r}: one of {', '.join(sorted(by_name))}")
+    try:
+        eui64 = bytes.fromhex(args.eui64)
+    except ValueError:
+        eui64 = b""
+    if len(eui64) != 8:
+        raise CommandError("--eui64 is 16 hex digits")
+    passphrase = _smki_passphrase()
+    party = Party.create(Smki.open(args.home, passphrase), args.name, by_name[args.role], eui64, passphrase)
+    print(f"party {party.eui64.hex()} {party.name} ({args.role}): meter-facing DS and KA keys, DCC-facing DS key, "
+          f"certificates in {party.folder}")
+    return 0
+
+
+def cmd_commission(args):
+    from meterlab.client import BoardClient
+    from meterlab.commission import commission
+    from meterlab.dcc.register import DeviceRegister
+    from meterlab.smki.authority import Smki
+    from meterlab.smki.parties import dcc_parties
+    from meterlab.transport import BoardConnection
+
+    device_id = None
+    if args.device_id:
+        try:
+            device_id = bytes.fromhex(args.device_id)
+        except ValueError:
+            device_id = b""
+        if len(device_id) != 8:
+            raise CommandError("--device-id is 16 hex digits")
+    passphrase = _smki_passphrase()
+    smki = Smki.open(args.smki, passphrase)
+    device_ca = smki.device_ca(args.device_ca)
+    parties = dcc_parties(smki, passphrase)
+    register = DeviceRegister(args.dcc)
+    try:
+        with BoardConnection(args.url, timeout=args.timeout) as connection:
+            print(f"commissioning {args.url} as {args.role}")
+            record = commission(BoardClient(connection), smki, device_ca, parties, register, args.role,
+                                suite=args.suite, device_id=device_id, progress=lambda line: print(line, flush=True))
+    finally:
+        register.close()
+    print(f"{args.url}: commissioned, device {record['eui64'].hex()} ({args.role})")
+    return 0
+
+
 def cmd_bench(args):
     import importlib
     import json
@@ -252,6 +360,43 @@ def build_parser():
     status.add_argument("--timeout", type=float, default=5.0)
     status.set_defaults(handler=cmd_status)
 
+    smki = commands.add_parser("smki", help="the SMKI: CAs, custodians, parties (operator passphrase: "
+                                            "METERLAB_SMKI_PASSPHRASE)")
+    smki_commands = smki.add_subparsers(dest="smki_command", required=True, metavar="COMMAND")
+    init = smki_commands.add_parser("init", help="a new SMKI: root (split among custodians), CAs, the DCC's parties")
+    init.add_argument("home", help="the SMKI's folder (must not hold one)")
+    init.add_argument("--custodians", type=int, default=3, help="custodians sharing the root (default %(default)s)")
+    init.add_argument("--threshold", type=int, default=2, help="shares a root operation needs (default %(default)s)")
+    init.add_argument("--shares-dir", default="custodian-shares", help="where to write the shares (default %(default)s)")
+    init.set_defaults(handler=cmd_smki_init)
+    device_ca = smki_commands.add_parser("device-ca", help="a device CA with a quota (a root operation)")
+    device_ca.add_argument("home")
+    device_ca.add_argument("name")
+    device_ca.add_argument("--quota", type=int, required=True, help="how many devices it may certify")
+    device_ca.add_argument("--share", action="append", default=[], metavar="FILE",
+                           help="a custodian's share file (repeat: as many as the threshold)")
+    device_ca.set_defaults(handler=cmd_smki_device_ca)
+    party = smki_commands.add_parser("party", help="a party (supplier, network operator, ...) with its keys and "
+                                                   "certificates")
+    party.add_argument("home")
+    party.add_argument("--name", required=True)
+    party.add_argument("--role", required=True, help="supplier, network-operator, ...")
+    party.add_argument("--eui64", required=True, help="16 hex digits")
+    party.set_defaults(handler=cmd_smki_party)
+
+    commission_parser = commands.add_parser(
+        "commission", help="commission a board: its own keys, certified by a device CA, the DCC's anchors, a role")
+    commission_parser.add_argument("url")
+    commission_parser.add_argument("--role", required=True, choices=("esme", "gsme", "chf"))
+    commission_parser.add_argument("--smki", required=True, metavar="DIR", help="the SMKI's folder")
+    commission_parser.add_argument("--device-ca", required=True, metavar="NAME")
+    commission_parser.add_argument("--dcc", required=True, metavar="DIR", help="the DCC's folder (device register)")
+    commission_parser.add_argument("--suite", choices=("gbcs", "hmac"), default="gbcs",
+                                   help="MAC suite of the deployment (default %(default)s)")
+    commission_parser.add_argument("--device-id", help="16 hex digits (default: the board's hardware ID)")
+    commission_parser.add_argument("--timeout", type=float, default=30.0)
+    commission_parser.set_defaults(handler=cmd_commission)
+
     bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     for name, description in (
@@ -273,12 +418,19 @@ def build_parser():
 def main(argv=None):
     from meterlab.boards.descriptions import BoardDescriptionError
     from meterlab.boards.virtual import VirtualBoardError
+    from meterlab.commission import CommissioningFailed
+    from meterlab.dcc.register import RegisterError
+    from meterlab.smki.authority import SmkiError
+    from meterlab.smki.custodians import SplitAuthorityError
+    from meterlab.smki.keystore import KeystoreError
+    from meterlab.smki.parties import PartyError
     from meterlab.transport import TransportError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (CommandError, TransportError, VirtualBoardError, BoardDescriptionError) as error:
+    except (CommandError, TransportError, VirtualBoardError, BoardDescriptionError, SmkiError, SplitAuthorityError,
+            KeystoreError, PartyError, CommissioningFailed, RegisterError) as error:
         sys.stdout.flush()
         print(f"meterlab: {error}", file=sys.stderr)
         return 1
