@@ -5,6 +5,7 @@ import json
 import os
 
 import hal
+import meterfw
 from meterfw import __version__, framing, link
 from meterfw.device import ACTION_RADIO_SEND, DeviceCore, role_from_config
 
@@ -32,22 +33,33 @@ def load_security():
     try:
         storage = store.FileStorage(store.FOLDER)  # identity, anchors, counters: one record a file
         commissioner = commissioning.Commissioner(storage, hal.random_bytes if hal.random_bytes(1) else None)
-        counters = store.CounterStore(storage)
+        counters = store.CounterStore(storage, commissioner.anchors)
     except (store.StoreError, OSError) as error:
         print("security state damaged, refusing commands:", error)
         return None, link.ERR_STATE_DAMAGED, None
     if commissioner.state != commissioning.COMMISSIONED:
         return None, link.ERR_NOT_COMMISSIONED, commissioner
     from meterfw.endpoint import CommandRecorder, GbcsEndpoint, RejectLog
+    from meterfw.ownership import CredentialUpdater
     from meterfw.pipeline import DevicePipeline
     from meterfw.response import Responder
 
     anchors = commissioner.anchors
     device_id, ds_private_key, ka_private_key, suite = commissioner.identities.identity
     reject_log = RejectLog()
-    pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log)
+    credentials = CredentialUpdater(anchors, counters)
+    pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log,
+                              validator=credentials.validate)
     responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
-    return GbcsEndpoint(pipeline, responder, CommandRecorder(), reject_log), None, commissioner
+    recorder = CommandRecorder()
+
+    def execute(decision):
+        answer = recorder(decision)
+        if credentials.handles(decision.message.message_code):
+            answer = credentials.execute(decision)
+        return answer
+
+    return GbcsEndpoint(pipeline, responder, execute, reject_log), None, commissioner
 
 
 def write_role(role):
@@ -59,25 +71,10 @@ def write_role(role):
     os.rename("config.json.new", "config.json")
 
 
-def forget(*names):
-    # Unload modules a step needed once (the certificate reader after commissioning): on a 108 KiB
-    # board their bytecode is RAM the security pipeline needs.
-    import gc
-    import sys
-
-    import meterfw
-
-    for name in names:
-        sys.modules.pop("meterfw." + name, None)
-        if name in meterfw.__dict__:
-            delattr(meterfw, name)
-    gc.collect()
-
-
 def commissioned(role):
     """Called by the core once commissioning FINISHes: the board's role, then its security, anew."""
     write_role(role)
-    forget("x509", "credentials")
+    meterfw.unload("x509", "credentials")
     endpoint, security_error, _ = load_security()
     return endpoint, security_error
 

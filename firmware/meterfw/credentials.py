@@ -18,8 +18,17 @@ from meterfw import x509
 ORGANISATION_POLICY = b"\x2a\x86\x3a\x00\x01\x84\x8f\xb9\x0f\x01\x02\x01\x04"
 
 
+# What a CredentialError is about (its .kind): the pipeline turns each into its own reject reason.
+CERTIFICATE = "certificate"
+CHAIN = "chain"
+USAGE = "usage"
+ROLE = "role"
+
+
 class CredentialError(x509.CertificateError):
-    pass
+    def __init__(self, reason, kind=CERTIFICATE):
+        super().__init__(reason)
+        self.kind = kind
 
 
 def _leaf(der, usage, role, what):
@@ -30,9 +39,9 @@ def _leaf(der, usage, role, what):
     if cert.is_ca:
         raise CredentialError(what + " certificate is a CA certificate")
     if cert.key_usage != usage:
-        raise CredentialError("wrong key usage in the " + what + " certificate")
+        raise CredentialError("wrong key usage in the " + what + " certificate", USAGE)
     if cert.role != role:
-        raise CredentialError("wrong role in the " + what + " certificate")
+        raise CredentialError("wrong role in the " + what + " certificate", ROLE)
     if cert.policy != ORGANISATION_POLICY:
         raise CredentialError(what + " certificate is not a meter-facing organisation certificate")
     if cert.entity_id is None:
@@ -52,5 +61,5 @@ def check_party(role, ca_der, ds_der, ka_der, root_key):
         x509.verify_chain(ds, [ca], root_key)
         x509.verify_chain(ka, [ca], root_key)
     except x509.CertificateError as error:
-        raise CredentialError("certificate chain: " + error.reason)
+        raise CredentialError("certificate chain: " + error.reason, CHAIN)
     return bytes(ds.entity_id), bytes(ds.public_key), bytes(ka.public_key)

@@ -19,6 +19,10 @@ Cheap checks first, fail closed, in this order; the first failing check decides 
     8. the message code is in the authorisation table        REJECT_UNKNOWN_CODE
     9. critical codes: signature by the role's DS anchor     REJECT_NO_ANCHOR, REJECT_BAD_SIGNATURE
    10. the table allows that role that code                  REJECT_NOT_AUTHORISED
+   10b. the validator, if any, accepts the payload: credential replacement (meterfw.ownership) checks
+       the new certificates here, so a bad one changes nothing; it returns a reason (REJECT_BAD_PAYLOAD,
+       REJECT_CERTIFICATE, REJECT_CERTIFICATE_CHAIN, REJECT_KEY_USAGE, REJECT_CERTIFICATE_ROLE) or
+       ACCEPT with a plan, which the Decision carries to the executor
    11. ACCEPT: the role's counter advanced (atomically, by the store) before the caller acts, so a
        power cut after acting can never let the same command through again. A store that refuses
        (ValueError: not above the stored counter) gives REJECT_REPLAY.
@@ -61,7 +65,12 @@ REJECT_NO_ANCHOR = const(11)
 REJECT_BAD_SIGNATURE = const(12)
 REJECT_NOT_AUTHORISED = const(13)
 REJECT_INTERNAL = const(14)
-REASON_COUNT = const(15)
+REJECT_BAD_PAYLOAD = const(15)
+REJECT_CERTIFICATE = const(16)
+REJECT_CERTIFICATE_CHAIN = const(17)
+REJECT_KEY_USAGE = const(18)
+REJECT_CERTIFICATE_ROLE = const(19)
+REASON_COUNT = const(20)
 
 REASON_NAMES = (
     "accept",
@@ -79,6 +88,11 @@ REASON_NAMES = (
     "bad signature",
     "not authorised",
     "internal error",
+    "malformed payload",
+    "certificate refused",
+    "certificate does not chain to the root",
+    "wrong key usage in a certificate",
+    "wrong role in a certificate",
 )
 
 MAX_FRAME = const(2048)  # default bound; RTDS 4.5.0 frames peak well under 2 KiB
@@ -93,12 +107,13 @@ class Decision:
     message: the parsed gbcs.Message (None when the frame did not parse); role: the originating role
     once known, else None; rule: the authorisation rule (roles, signed, sensitive, name) on accept."""
 
-    def __init__(self, reason, message=None, role=None, rule=None):
+    def __init__(self, reason, message=None, role=None, rule=None, plan=None):
         self.reason = reason
         self.accepted = reason == ACCEPT
         self.message = message
         self.role = role
         self.rule = rule
+        self.plan = plan  # what the validator worked out for the executor, or None
 
     def __repr__(self):
         return "Decision(%s)" % REASON_NAMES[self.reason]
@@ -106,7 +121,7 @@ class Decision:
 
 class DevicePipeline:
     def __init__(self, device_id, device_ka_private_key, anchors, counters, suite="gbcs", log=None,
-                 max_frame=MAX_FRAME, anchor_tables=False):
+                 max_frame=MAX_FRAME, anchor_tables=False, validator=None):
         if suite not in ("gbcs", "hmac"):
             raise ValueError("unknown MAC suite")
         self.device_id = bytes(device_id)
@@ -119,6 +134,7 @@ class DevicePipeline:
         self.log = log
         self.max_frame = max_frame
         self.anchor_tables = anchor_tables
+        self.validator = validator  # validator(message, role, rule) -> (reason, plan), or None
         self.rejected = [0] * REASON_COUNT  # indexed by reason code; [ACCEPT] stays 0
         self.accepted = 0
         self.ecdh_count = 0
@@ -226,10 +242,16 @@ class DevicePipeline:
         # 10. this role may send this code
         if role not in rule[authorisation.ROLES]:
             return self._reject(REJECT_NOT_AUTHORISED, message, role)
+        # 10b. the payload's own checks, before anything is written
+        plan = None
+        if self.validator is not None:
+            reason, plan = self.validator(message, role, rule)
+            if reason != ACCEPT:
+                return self._reject(reason, message, role)
         # 11. accept: the counter moves first (the store writes it atomically)
         try:
             self.counters.advance(role, message.counter)
         except ValueError:
             return self._reject(REJECT_REPLAY, message, role)
         self.accepted += 1
-        return Decision(ACCEPT, message, role, rule)
+        return Decision(ACCEPT, message, role, rule, plan)

@@ -16,13 +16,22 @@ A record is one file:
 
     format (1) || role (1) || sequence (4, big endian) || payload || CRC-32 of all that precedes (4, BE)
 
-    anchor.<role>   format 0xA1, payload party_id (8) || DS key (64, x || y) || KA key (64, x || y)
-    counter.<role>  format 0xC1, payload counter (8, big endian)
+    anchor.<role>   format 0xA2, payload party_id (8) || DS key (64, x || y) || KA key (64, x || y)
+                    || counter floor (8, big endian)
+    counter.<role>  format 0xC2, payload counter (8, big endian) || anchor generation (4)
     identity        format 0x1D, role byte 0, payload device ID (8) || DS private key (32)
                     || KA private key (32) || MAC suite (1: 0 gbcs, 1 hmac): the device's own keys
 
 <role> is the decimal role number (meterfw.roles). The sequence number counts the writes of that record
-(1 for the first); the role byte must match the file name. Nothing lost (design.md): a change writes
+(1 for the first); the role byte must match the file name.
+
+Anchors and counters change together without a second commit point. An anchor's generation is its
+record's sequence number; a counter record names the generation it was accepted under. Replacing an
+anchor (a change of supplier) writes one record, the new keys with the new party's counter floor, and
+from that rename on the old counter record is stale: the role's counter is the new floor until the
+first command under the new anchor. So a power cut during a change of supplier leaves the old owner
+with its counter, or the new owner with its floor, never a mix. Re-anchoring the same party (new keys
+after a compromise) never lowers its counter: the floor is at least the counter it had. Nothing lost (design.md): a change writes
 NAME.new, reads it back and compares, then renames it over NAME; the rename is the commit point. A power
 cut before the rename leaves the old NAME (or no NAME: nothing stored) plus a stray NAME.new; a cut after
 it leaves the new NAME. NAME itself is never written in place, so it is never partly written.
@@ -53,8 +62,8 @@ try:
 except ImportError:
     from meterfw.framing import crc32_portable as crc32
 
-FORMAT_ANCHOR = const(0xA1)
-FORMAT_COUNTER = const(0xC1)
+FORMAT_ANCHOR = const(0xA2)
+FORMAT_COUNTER = const(0xC2)
 FORMAT_IDENTITY = const(0x1D)
 ANCHOR_PREFIX = "anchor."
 COUNTER_PREFIX = "counter."
@@ -67,8 +76,8 @@ PARTY_ID_SIZE = const(8)
 KEY_SIZE = const(64)
 _HEADER = const(6)  # format, role, sequence
 _CRC = const(4)
-_ANCHOR_PAYLOAD = const(136)  # party id, DS key, KA key
-_COUNTER_PAYLOAD = const(8)
+_ANCHOR_PAYLOAD = const(144)  # party id, DS key, KA key, counter floor
+_COUNTER_PAYLOAD = const(12)  # counter, anchor generation
 _IDENTITY_PAYLOAD = const(73)  # device ID, DS private key, KA private key, suite
 _PRIVATE_KEY_SIZE = const(32)
 _ENOENT = const(2)  # errno ENOENT on every port we run on
@@ -200,12 +209,14 @@ class TrustAnchorStore(_RecordStore):
     def __init__(self, storage):
         _RecordStore.__init__(self, storage, ANCHOR_PREFIX, FORMAT_ANCHOR, _ANCHOR_PAYLOAD)
         anchors = {}
+        self._floors = {}
         payloads = self._load()
         for role in payloads:
             payload = payloads[role]
             party_id = payload[:PARTY_ID_SIZE]
             ds = payload[PARTY_ID_SIZE:PARTY_ID_SIZE + KEY_SIZE]
-            ka = payload[PARTY_ID_SIZE + KEY_SIZE:]
+            ka = payload[PARTY_ID_SIZE + KEY_SIZE:PARTY_ID_SIZE + 2 * KEY_SIZE]
+            self._floors[role] = int.from_bytes(payload[PARTY_ID_SIZE + 2 * KEY_SIZE:], "big")
             if not (_valid_key(ds) and _valid_key(ka)):
                 raise StoreCorrupt(ANCHOR_PREFIX + str(role) + ": key not on the curve")
             for other in anchors:
@@ -232,10 +243,23 @@ class TrustAnchorStore(_RecordStore):
         """The roles that have an anchor, ascending."""
         return tuple(sorted(self._anchors))
 
-    def install(self, role, party_id, ds_public_key, ka_public_key):
-        """Install or replace role's anchor, atomically. ValueError (and nothing changed) when role is
-        unknown, a length is wrong, a key is not a P-256 point, or another role holds party_id."""
+    def generation(self, role):
+        """How many times role's anchor has been written (0: never): counters name the one they follow."""
+        return self._sequence.get(role, 0)
+
+    def floor(self, role):
+        """The counter floor role's anchor was installed with (0 without an anchor)."""
+        return self._floors.get(role, 0)
+
+    def install(self, role, party_id, ds_public_key, ka_public_key, floor=0, counters=None):
+        """Install or replace role's anchor, atomically, with the counter floor that role's commands must
+        exceed from now on. ValueError (and nothing changed) when role is unknown, a length is wrong, a
+        key is not a P-256 point, another role holds party_id, or floor is not a counter. When the same
+        party is anchored again (new keys), its floor is at least its current counter (counters: the
+        CounterStore to ask), so no old command of that party becomes fresh again."""
         _check_role(role)
+        if isinstance(floor, bool) or not isinstance(floor, int) or floor < 0 or floor > COUNTER_MAX:
+            raise ValueError("counter floor must be an int in 0..2^64-1")
         party_id = _exact_bytes(party_id, PARTY_ID_SIZE, "party id")
         ds = _exact_bytes(ds_public_key, KEY_SIZE, "DS public key")
         ka = _exact_bytes(ka_public_key, KEY_SIZE, "KA public key")
@@ -246,50 +270,68 @@ class TrustAnchorStore(_RecordStore):
         for other in self._anchors:
             if other != role and self._anchors[other][0] == party_id:
                 raise ValueError("party id already anchors role %d" % other)
-        self._put(role, party_id + ds + ka)
+        current = self._anchors.get(role)
+        if current is not None and current[0] == party_id and counters is not None:
+            floor = max(floor, counters.counter(role))
+        self._put(role, party_id + ds + ka + floor.to_bytes(8, "big"))
         self._anchors[role] = (party_id, ds, ka)
+        self._floors[role] = floor
 
 
 class CounterStore(_RecordStore):
-    """Per role, the highest originator counter accepted (0 when nothing is stored); it only moves up."""
+    """Per role, the highest originator counter accepted under the role's current anchor; it only moves
+    up. With anchors (a TrustAnchorStore), a counter accepted under an anchor that has since been
+    replaced no longer counts: the new anchor's floor does (see the module docstring). Without, the
+    stored counter is all there is (0 when none)."""
 
-    def __init__(self, storage):
+    def __init__(self, storage, anchors=None):
         _RecordStore.__init__(self, storage, COUNTER_PREFIX, FORMAT_COUNTER, _COUNTER_PAYLOAD)
+        self.anchors = anchors
         counters = {}
         payloads = self._load()
         for role in payloads:
-            counters[role] = int.from_bytes(payloads[role], "big")
-        self._counters = counters
+            payload = payloads[role]
+            counters[role] = (int.from_bytes(payload[:8], "big"), int.from_bytes(payload[8:], "big"))
+        self._counters = counters  # role -> (counter, anchor generation it was accepted under)
+
+    def _generation(self, role):
+        return 0 if self.anchors is None else self.anchors.generation(role)
 
     def counter(self, role):
-        """The stored counter of role, 0 when none; ValueError for an unknown role."""
+        """The counter role's next command must exceed; ValueError for an unknown role."""
         _check_role(role)
-        return self._counters.get(role, 0)
+        stored = self._counters.get(role)
+        if stored is not None and stored[1] == self._generation(role):
+            return stored[0]
+        return 0 if self.anchors is None else self.anchors.floor(role)
 
     def _checked(self, role, counter):
         _check_role(role)
         if isinstance(counter, bool) or not isinstance(counter, int) or counter < 0 or counter > COUNTER_MAX:
             raise ValueError("counter must be an int in 0..2^64-1")
-        return self._counters.get(role, 0)
+        return self.counter(role)
+
+    def _store(self, role, counter):
+        generation = self._generation(role)
+        self._put(role, counter.to_bytes(8, "big") + generation.to_bytes(4, "big"))
+        self._counters[role] = (counter, generation)
 
     def advance(self, role, counter):
-        """Accept counter for role: it must be above the stored one (else ValueError: a replay)."""
+        """Accept counter for role: it must be above the current one (else ValueError: a replay)."""
         current = self._checked(role, counter)
         if counter <= current:
             raise ValueError("counter %d is not above %d" % (counter, current))
-        self._put(role, counter.to_bytes(8, "big"))
-        self._counters[role] = counter
+        self._store(role, counter)
 
     def floor(self, role, counter):
-        """Raise role's counter to counter (a new supplier's floor): later commands need more. Lowering
-        raises ValueError; the same value changes nothing and writes nothing."""
+        """Raise role's counter to counter: later commands need more. Lowering raises ValueError; the
+        same value changes nothing and writes nothing."""
         current = self._checked(role, counter)
         if counter < current:
             raise ValueError("floor %d is below the stored counter %d" % (counter, current))
         if counter == current:
             return
-        self._put(role, counter.to_bytes(8, "big"))
-        self._counters[role] = counter
+        self._store(role, counter)
 
 
 class IdentityStore(_RecordStore):

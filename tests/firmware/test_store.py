@@ -205,15 +205,16 @@ def _filled_storage():
 def test_record_format():
     storage = _filled_storage()
     record = storage.files["counter.2"]
-    assert len(record) == 18
+    assert len(record) == 22
     assert record[0] == store.FORMAT_COUNTER and record[1] == roles.SUPPLIER
     assert record[2:6] == b"\x00\x00\x00\x01"  # first write of the record
     assert record[6:14] == (12345).to_bytes(8, "big")
+    assert record[14:18] == bytes(4)  # a CounterStore without anchors: generation 0
     store.CounterStore(storage).advance(roles.SUPPLIER, 12346)
     assert storage.files["counter.2"][2:6] == b"\x00\x00\x00\x02"
     anchor = storage.files["anchor.2"]
-    assert len(anchor) == 146 and anchor[0] == store.FORMAT_ANCHOR
-    assert anchor[6:142] == SUPPLIER_ID + G + KEY2
+    assert len(anchor) == 154 and anchor[0] == store.FORMAT_ANCHOR
+    assert anchor[6:150] == SUPPLIER_ID + G + KEY2 + bytes(8)  # floor 0
 
 
 def test_corrupt_record_refuses_to_start():
@@ -353,3 +354,34 @@ def test_corrupt_identity_refuses_to_start():
     del storage.files["identityx"]
     assert store.IdentityStore(storage).identity[0] == DEVICE_ID
     assert "identity.new" not in storage.files
+
+
+def test_replacing_an_anchor_resets_the_counter_to_its_floor_in_one_write():
+    storage = store.MemoryStorage()
+    anchors = store.TrustAnchorStore(storage)
+    counters = store.CounterStore(storage, anchors)
+    anchors.install(roles.SUPPLIER, SUPPLIER_ID, G, KEY2, 100)
+    assert anchors.generation(roles.SUPPLIER) == 1 and anchors.floor(roles.SUPPLIER) == 100
+    assert counters.counter(roles.SUPPLIER) == 100
+    raised(ValueError, counters.advance, roles.SUPPLIER, 100)
+    counters.advance(roles.SUPPLIER, 5000)
+    assert counters.counter(roles.SUPPLIER) == 5000
+    # a new supplier with a lower floor: one anchor write, and the old counter is stale at once
+    writes = []
+    original = storage.write
+    storage.write = lambda name, data: (writes.append(name), original(name, data))
+    anchors.install(roles.SUPPLIER, NEW_SUPPLIER_ID, KEY3, KEY2, 200, counters)
+    assert writes == ["anchor.2.new"]
+    assert counters.counter(roles.SUPPLIER) == 200
+    counters.advance(roles.SUPPLIER, 201)
+    # what a restart finds
+    again_anchors = store.TrustAnchorStore(storage)
+    again = store.CounterStore(storage, again_anchors)
+    assert again.counter(roles.SUPPLIER) == 201 and again_anchors.anchor(roles.SUPPLIER)[0] == NEW_SUPPLIER_ID
+    # the same party anchored again (new keys): its floor never drops below its counter
+    again_anchors.install(roles.SUPPLIER, NEW_SUPPLIER_ID, G, KEY3, 7, again)
+    assert again.counter(roles.SUPPLIER) == 201 and again_anchors.floor(roles.SUPPLIER) == 201
+    for bad in (-1, 1 << 64, True, "5"):
+        raised(ValueError, again_anchors.install, roles.SUPPLIER, NEW_SUPPLIER_ID, G, KEY3, bad)
+    # other roles are untouched by the supplier's changes
+    assert again.counter(roles.NETWORK_OPERATOR) == 0

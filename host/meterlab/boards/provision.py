@@ -31,5 +31,6 @@ def provision_state(state_dir, device_id, ds_private_key, ka_private_key, anchor
 def stored_counters(state_dir):
     """{role: counter} for every role with a stored counter, as the board's flash holds them now. Like
     the board's next boot, loading removes uncommitted leftovers (.new files)."""
-    counters = store.CounterStore(security_storage(state_dir))
+    storage = security_storage(state_dir)
+    counters = store.CounterStore(storage, store.TrustAnchorStore(storage))
     return {role: counters.counter(role) for role in roles.ALL if counters.counter(role)}
