@@ -189,6 +189,13 @@ def test_cli_smki_and_commission(tmp_path):
         result = meterlab("commission", virtual.url, "--role", "gsme", "--smki", "smki", "--device-ca", "batch",
                           "--dcc", "dcc")
         assert result.returncode == 1 and "commissioned already" in result.stderr
+        result = meterlab("supplier", "take-ownership", virtual.url, "--supplier", "90b3d51f30010000",
+                          "--smki", "smki", "--dcc", "dcc")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "now owned by SUPPLIER A (90b3d51f30010000)" in result.stdout and "verified" in result.stdout
+        result = meterlab("supplier", "take-ownership", virtual.url, "--supplier", "90b3d51f30000002",
+                          "--smki", "smki", "--dcc", "dcc")
+        assert result.returncode == 1 and "not a supplier" in result.stderr
     with board(tmp_path, "cli-board-2") as virtual:
         result = meterlab("commission", virtual.url, "--role", "esme", "--smki", "smki", "--device-ca", "batch",
                           "--dcc", "dcc")

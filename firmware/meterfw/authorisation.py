@@ -26,13 +26,13 @@ Message codes are GBCS's, checked against the DCC's RTDS 4.5.0 (originator role 
     0x0107 CS02b   Update Security Credentials (supplierByTransCoS)                 transitional CoS, signed
     0x0108 CS02b   Update Security Credentials (anyExceptAbnormalRootByRecovery)    recovery, signed
 
-What the table cannot say, left to the ownership/credential-replacement work: which anchor a CS02b
-command may replace (supplierByTransCoS only the supplier's, recovery any but the root: the payload's
-target role must be checked against the code when the payload is decoded), that the new certificates
-chain to the root, and the counter floor it sets. Left out of the table on purpose (so refused until
-modelled): 0x0100/0x0101 (root replacement, by supplier or WAN provider, under the root's own
-authorisation in the payload), 0x0104 (ACB by ACB, MAC only in RTDS), 0x0109 (any by contingency key),
-and the CS02b handover variants the DCC originates as the ACB.
+What the table cannot say is checked by meterfw.ownership, as the pipeline's validator, before anything
+is written: which anchor a CS02b command may replace (supplierByTransCoS and supplierBySupplier only the
+supplier's, each X-by-X code only its own role's, Recovery any but the root), that the new certificates
+chain to the root with the right key usage and role, and the counter floor it sets. Left out of the
+table on purpose (so refused until modelled): 0x0100/0x0101 (root replacement, by supplier or WAN
+provider, under the root's own authorisation in the payload), 0x0104 (ACB by ACB, MAC only in RTDS),
+0x0109 (any by contingency key), and the CS02b handover variants the DCC originates as the ACB.
 """
 
 try:

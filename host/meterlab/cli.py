@@ -272,6 +272,45 @@ def cmd_commission(args):
     return 0
 
 
+def cmd_supplier_take_ownership(args):
+    from meterfw import pipeline, roles
+    from meterlab.client import BoardClient
+    from meterlab.dcc.register import DeviceRegister
+    from meterlab.parties import commands
+    from meterlab.smki.authority import Smki
+    from meterlab.smki.parties import Party, dcc_parties
+    from meterlab.transport import BoardConnection
+
+    passphrase = _smki_passphrase()
+    smki = Smki.open(args.smki, passphrase)
+    try:
+        supplier = Party.load(smki, args.supplier.lower(), passphrase)
+    except Exception:
+        raise CommandError(f"no supplier {args.supplier} in {args.smki} (add it with `meterlab smki party`)") from None
+    if supplier.role != roles.SUPPLIER:
+        raise CommandError(f"{args.supplier} is a {roles.NAMES[supplier.role]}, not a supplier")
+    parties = dcc_parties(smki, passphrase)
+    register = DeviceRegister(args.dcc)
+    try:
+        with BoardConnection(args.url, timeout=args.timeout) as connection:
+            client = BoardClient(connection)
+            _, _, _, keys = client.identify()
+            device = register.device(keys[0]) if keys else None
+            if device is None:
+                raise CommandError(f"{args.url} is not a device in the DCC's register (commission it first)")
+            frame = commands.take_ownership(smki, device, supplier, parties[roles.TRANSITIONAL_COS],
+                                            parties[roles.ACCESS_CONTROL_BROKER])
+            reason, response = client.gbcs(frame)
+    finally:
+        register.close()
+    if reason != pipeline.ACCEPT:
+        raise CommandError(f"the meter refused the change of supplier: {pipeline.REASON_NAMES[reason]}")
+    commands.check_response(device, frame, response)
+    print(f"{args.url}: device {device['eui64'].hex()} now owned by {supplier.name} ({supplier.eui64.hex()}); "
+          f"the meter's signed response verified")
+    return 0
+
+
 def cmd_bench(args):
     import importlib
     import json
@@ -396,6 +435,17 @@ def build_parser():
     commission_parser.add_argument("--device-id", help="16 hex digits (default: the board's hardware ID)")
     commission_parser.add_argument("--timeout", type=float, default=30.0)
     commission_parser.set_defaults(handler=cmd_commission)
+
+    supplier = commands.add_parser("supplier", help="what a supplier does to its meters")
+    supplier_commands = supplier.add_subparsers(dest="supplier_command", required=True, metavar="COMMAND")
+    take = supplier_commands.add_parser(
+        "take-ownership", help="change of supplier: the DCC's transitional CoS installs the supplier on the meter")
+    take.add_argument("url", help="the meter's port (socket://... for a virtual board)")
+    take.add_argument("--supplier", required=True, metavar="EUI64", help="the new supplier (a party of the SMKI)")
+    take.add_argument("--smki", required=True, metavar="DIR")
+    take.add_argument("--dcc", required=True, metavar="DIR")
+    take.add_argument("--timeout", type=float, default=30.0)
+    take.set_defaults(handler=cmd_supplier_take_ownership)
 
     bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
