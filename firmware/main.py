@@ -79,11 +79,13 @@ def commissioned(role):
     return endpoint, security_error
 
 
-async def forward_radio(radio, serial):
-    # Until the roles consume radio frames themselves, every frame heard is shown to the host.
+async def forward_radio(core, radio, serial):
+    # Until the roles consume radio frames themselves, every frame heard is shown to the host; a board
+    # that is not commissioned is not part of the system and passes nothing on.
     while True:
         peer, data = await radio.recv()
-        serial.write(framing.encode(link.radio_received(peer, data)))
+        if core.endpoint is not None:
+            serial.write(framing.encode(link.radio_received(peer, data)))
 
 
 async def perform(action, radio):
@@ -120,7 +122,7 @@ async def main():
                       radio is not None, endpoint, security_error, commissioner, hal.unique_id(), commissioned)
     tasks = []
     if radio is not None:
-        tasks.append(asyncio.create_task(forward_radio(radio, serial)))
+        tasks.append(asyncio.create_task(forward_radio(core, radio, serial)))
     try:
         await serve_serial(core, serial, radio)
     finally:

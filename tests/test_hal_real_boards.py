@@ -787,6 +787,19 @@ def test_hal_refuses_a_platform_it_has_no_module_for(board, platform):
 # --- main.py on a real board's HAL ------------------------------------------------------------------------
 
 
+def commission_for_test(flash):
+    # The identity and initial anchors a commissioned board has, in the board's security folder.
+    from meterfw import store
+    from pipeline_fakes import DEVICE, DEVICE_DS, DEVICE_KA
+    from virtual_lab import initial_anchors
+
+    storage = store.FileStorage(str(flash / store.FOLDER))
+    store.IdentityStore(storage).install(DEVICE, DEVICE_DS, DEVICE_KA, "gbcs")
+    anchors = store.TrustAnchorStore(storage)
+    for role, (party_id, ds, ka) in sorted(initial_anchors().items()):
+        anchors.install(role, party_id, ds, ka)
+
+
 @pytest.mark.parametrize("platform", ["esp32", "rp2"])
 def test_main_answers_the_host_then_breaks_to_the_repl(board, platform):
     """Boot main.py on the board: it answers a ping and a radio send, shows a frame heard on the radio,
@@ -802,6 +815,7 @@ def test_main_answers_the_host_then_breaks_to_the_repl(board, platform):
         hal = board.boot(platform)
         hal.radio()
         board.uarts[0].rx += framing.encode(PICO_MAC + heard_from + b"reading")
+    commission_for_test(board.flash)  # only a commissioned board uses the radio
     for_the_repl = b"\r\nimport os\r\n"
     board.stdin.feed(framing.encode(link.ping(0xC0FFEE03)) + framing.encode(link.radio_send(peer, b"tariff"))
                      + b"\x03" + for_the_repl)

@@ -15,6 +15,8 @@ from meterlab.boards.virtual import VirtualBoard, deploy_to_state
 from meterlab.client import BoardClient, BoardRefused
 from meterlab.paths import VIRTUAL_HARNESS_DIR
 from meterlab.transport import BoardConnection, BoardLost, BoardTimeout
+from virtual_lab import initial_anchors
+from virtual_lab import provisioned as provisioned_board
 from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, DS_KEYS, KA_KEYS, PARTY_IDS, command, make_anchors,
                             party_z, public)
 
@@ -26,20 +28,11 @@ TARIFF = authorisation.TARIFF
 
 
 def anchors():
-    # The fakes' parties, and the rest of a commissioned board's initial anchors (root, recovery, WAN).
-    fakes = make_anchors()
-    out = {role: fakes.anchor(role) for role in PARTY_IDS}
-    extra = public(bytes(31) + b"\x31")
-    out[roles.ROOT] = (bytes(8), extra, extra)
-    out[roles.RECOVERY] = (bytes.fromhex("90b3d51f30000001"), public(bytes(31) + b"\x32"), extra)
-    out[roles.WAN_PROVIDER] = (bytes.fromhex("90b3d51f30000007"), public(bytes(31) + b"\x33"), extra)
-    return out
+    return initial_anchors()
 
 
 def provisioned(state):
-    deploy_to_state(state, load_board("esp32"), "esme")
-    provision_state(state, DEVICE, DEVICE_DS, DEVICE_KA, anchors())
-    return state
+    return provisioned_board(state)
 
 
 def board_at(state, **options):

@@ -9,6 +9,7 @@ from meterlab.boards.radio import RadioClient
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient, BoardRefused
 from meterlab.transport import BoardConnection, BoardTimeout
+from virtual_lab import provisioned
 
 pytestmark = pytest.mark.virtual
 
@@ -21,7 +22,9 @@ def air(tmp_path_factory):
     radio = VirtualRadio(log=log, seed=7)
     boards = {}
     try:
-        for role, family in (("chf", "esp32"), ("esme", "esp32"), ("gsme", "rp2040")):
+        for n, (role, family) in enumerate((("chf", "esp32"), ("esme", "esp32"), ("gsme", "rp2040"))):
+            # only boards that are part of the system use the radio
+            provisioned(root / role, family, role, bytes.fromhex("00db12345678a00%d" % n))
             board = VirtualBoard(root / role, role=role, board=family, radio=radio.address, log=log)
             board.start()
             connection = BoardConnection(board.url, timeout=5)
@@ -121,6 +124,19 @@ def test_meters_answer_the_hub_too(air):
     hub, esme = boards["chf"], boards["esme"]
     assert esme[1].radio_send(address(hub[0]), b"reading 42") is True
     assert hub[1].radio_receive(timeout=5) == (address(esme[0]), b"reading 42")
+
+
+def test_board_that_is_not_commissioned_stays_off_the_air(air, tmp_path):
+    radio, boards = air
+    hub = boards["chf"]
+    with VirtualBoard(tmp_path / "blank", role="esme", board="esp32", radio=radio.address,
+                      log=open(tmp_path / "blank.log", "w")) as blank:
+        with BoardConnection(blank.url, timeout=5) as connection:
+            client = BoardClient(connection)
+            with pytest.raises(BoardRefused, match="not commissioned"):
+                client.radio_send(address(hub[0]), b"let me in")
+            assert hub[1].radio_send(address(blank), b"anyone there?") is True  # the radio acknowledges...
+            expect_nothing(client)  # ...but the board passes nothing on to its host
 
 
 def test_board_without_radio_says_so(tmp_path):

@@ -1,8 +1,9 @@
 # The board's core, below the role logic: answers the board protocol (meterfw.link). Sans-I/O: it takes
 # a request payload and the time and heap the HAL measured, and returns the answer and, where the
 # request needs the outside world (a radio transmission), the action for the caller to perform.
-# GBCS frames go to the device's endpoint (meterfw.endpoint): a board without one (not commissioned, or
-# its security state damaged) refuses them with the reason it was given.
+# GBCS frames go to the device's endpoint (meterfw.endpoint). A board without one (not commissioned, or
+# its security state damaged) answers only who it is (PING, IDENTIFY) and commissioning; GBCS, STATUS,
+# REJECTS and the radio it refuses with the reason it was given (property 7).
 from meterfw import link
 
 ROLES = ("esme", "gsme", "chf")
@@ -74,6 +75,8 @@ class DeviceCore:
         if kind == link.RADIO_SEND:
             if not self.has_radio:
                 return self._refuse(kind, link.ERR_NO_RADIO)
+            if self.endpoint is None:  # a board that is not part of the system says nothing on the air
+                return self._refuse(kind, self.security_error)
             data_length = len(payload) - 1 - link.ADDRESS_BYTES
             if data_length < 1:
                 return self._refuse(kind, link.ERR_MALFORMED)

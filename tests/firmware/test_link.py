@@ -4,8 +4,9 @@ from meterfw.device import ACTION_RADIO_SEND, UNCONFIGURED, DeviceCore, role_fro
 from mpcheck import raised
 
 
-def _core(has_radio=True):
-    return DeviceCore("esme", "1.2.3", "esp32-devkitc", "esp32", has_radio)
+def _core(has_radio=True, commissioned=True):
+    # A commissioned board has an endpoint; the radio tests need no more of it than that it is there.
+    return DeviceCore("esme", "1.2.3", "esp32-devkitc", "esp32", has_radio, object() if commissioned else None)
 
 
 def test_ping_is_answered_with_what_the_board_is():
@@ -72,3 +73,10 @@ def test_role_comes_from_config_or_board_is_unconfigured():
     assert role_from_config({"role": "dcc"}) == UNCONFIGURED
     assert role_from_config({}) == UNCONFIGURED
     assert role_from_config([]) == UNCONFIGURED
+
+
+def test_board_that_is_not_commissioned_stays_off_the_air():
+    core = _core(commissioned=False)
+    answer, action = core.handle(link.radio_send(b"\x02" * 6, b"x"), 0, 0)
+    assert action is None and answer == link.error(link.RADIO_SEND, link.ERR_NOT_COMMISSIONED)
+    assert link.parse_pong(core.handle(link.ping(1), 0, 0)[0]).role == "esme"  # it still says who it is
