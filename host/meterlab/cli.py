@@ -311,6 +311,27 @@ def cmd_supplier_take_ownership(args):
     return 0
 
 
+def cmd_dcc_audit_verify(args):
+    from pathlib import Path
+
+    from meterlab.dcc.audit import AuditLog
+
+    if not (Path(args.dcc) / "audit.sqlite").exists():
+        raise CommandError(f"no audit log in {args.dcc}")
+    log = AuditLog(args.dcc)
+    try:
+        problems = log.verify()
+        count = len(log.entries())
+    finally:
+        log.close()
+    if problems:
+        for problem in problems:
+            print(f"  {problem}")
+        raise CommandError(f"the audit log in {args.dcc} has been tampered with ({len(problems)} problems above)")
+    print(f"{args.dcc}: audit log whole, {count} entries, chain and head agree")
+    return 0
+
+
 def cmd_bench(args):
     import importlib
     import json
@@ -446,6 +467,14 @@ def build_parser():
     take.add_argument("--dcc", required=True, metavar="DIR")
     take.add_argument("--timeout", type=float, default=30.0)
     take.set_defaults(handler=cmd_supplier_take_ownership)
+
+    dcc = commands.add_parser("dcc", help="the DCC's records")
+    dcc_commands = dcc.add_subparsers(dest="dcc_command", required=True, metavar="COMMAND")
+    audit = dcc_commands.add_parser("audit", help="the append-only, hash-chained audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = audit_commands.add_parser("verify", help="check every entry's hash chain and the head")
+    verify.add_argument("dcc", metavar="DIR", help="the DCC's folder")
+    verify.set_defaults(handler=cmd_dcc_audit_verify)
 
     bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
