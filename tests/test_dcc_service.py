@@ -123,6 +123,13 @@ def test_a_disconnect_flood_is_stopped_and_stays_quarantined_across_a_restart(wo
     again = Dcc(tmp_path / "dcc", world["smki"], PASSPHRASE, fleet, THRESHOLDS, clock)
     try:
         assert len(again.quarantined(A.eui64)) == 995 and len(again.alarms()) == 1
+        import subprocess
+        import sys
+
+        shown = subprocess.run([sys.executable, "-m", "meterlab", "dcc", "alarms", str(tmp_path / "dcc")],
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and "1 alarms" in shown.stdout and "exceeded 5 requests" in shown.stdout
+        assert f"user {A.eui64.hex()} code 0x0050: 995" in shown.stdout
         assert again.submit(command_request(A, meters[0].device_id, DISCONNECT, b"")).status == QUARANTINED
         assert again.submit(command_request(A, meters[0].device_id, READ, b"")).status == ROUTED
         # the windows came back from the audit log: a release routes nothing more today

@@ -332,6 +332,31 @@ def cmd_dcc_audit_verify(args):
     return 0
 
 
+def cmd_dcc_alarms(args):
+    import sqlite3
+    import time as _time
+    from pathlib import Path
+
+    path = Path(args.dcc) / "dcc.sqlite"
+    if not path.exists():
+        raise CommandError(f"no DCC in {args.dcc}")
+    db = sqlite3.connect(path)
+    try:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        alarms = db.execute("SELECT at, user, code, text FROM alarms ORDER BY id").fetchall() if "alarms" in tables else []
+        held = db.execute("SELECT user, code, COUNT(*) FROM quarantine GROUP BY user, code ORDER BY user, code"
+                          ).fetchall() if "quarantine" in tables else []
+    finally:
+        db.close()
+    print(f"{args.dcc}: {len(alarms)} alarms")
+    for at, user, code, text in alarms:
+        print(f"  {_time.strftime('%Y-%m-%d %H:%M:%S', _time.gmtime(at))}Z  {text}")
+    print(f"quarantine: {sum(row[2] for row in held)} requests held")
+    for user, code, count in held:
+        print(f"  user {user} code 0x{code:04X}: {count} (released or deleted only by the user's signed instruction)")
+    return 0
+
+
 def cmd_bench(args):
     import importlib
     import json
@@ -475,6 +500,10 @@ def build_parser():
     verify = audit_commands.add_parser("verify", help="check every entry's hash chain and the head")
     verify.add_argument("dcc", metavar="DIR", help="the DCC's folder")
     verify.set_defaults(handler=cmd_dcc_audit_verify)
+
+    alarms = dcc_commands.add_parser("alarms", help="anomaly alarms and what sits in quarantine")
+    alarms.add_argument("dcc", metavar="DIR", help="the DCC's folder")
+    alarms.set_defaults(handler=cmd_dcc_alarms)
 
     bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")

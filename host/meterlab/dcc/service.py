@@ -134,6 +134,23 @@ class Dcc:
             return Result(ROUTED, "new owner", reason, response)
         return Result(REFUSED, "the meter refused the change of supplier", reason, response)
 
+    def install_by_recovery(self, meter, party, role):
+        """CS02b anyExceptAbnormalRootByRecovery: the DCC's recovery party anchors party as role on the
+        meter (a network operator's anchor, or any anchor after a compromise)."""
+        device = self.register.device(meter)
+        if device is None:
+            return Result(REFUSED, "meter not registered")
+        frame = commands.recover(self.smki, device, self.parties[roles.RECOVERY], party, role, self.acb)
+        reason, response = self.router(device, frame)
+        self.audit.append("dcc recovery", "install anchor",
+                          {"meter": meter.hex(), "party": party.eui64.hex(), "role": role, "meter_reason": reason})
+        if reason == 0:
+            commands.check_response(device, frame, response)
+            if role == roles.SUPPLIER:
+                self._set_owner(meter, party.eui64)
+            return Result(ROUTED, "anchor installed", reason, response)
+        return Result(REFUSED, "the meter refused the new anchor", reason, response)
+
     # --------------------------------------------------------------------------------- requests
 
     def _refuse(self, user, detail, **fields):
@@ -206,8 +223,14 @@ class Dcc:
         return Result(QUARANTINED, verdict.alarm or "held in quarantine")
 
     def _route(self, user_name, device, command, fields):
+        from meterlab.csp import CspRefused
+
         frame = gbcs.wrap(command.apdu, commands.acb_mac(self.acb, device, command.apdu))
-        reason, response = self.router(device, frame)
+        try:
+            reason, response = self.router(device, frame)
+        except CspRefused as error:
+            self.audit.append(user_name, "csp refused", {**fields, "why": str(error)})
+            return Result(REFUSED, f"the CSP refused: {error}")
         self.audit.append(user_name, "route", {**fields, "meter_reason": reason})
         if reason == 0 and command.message_code == authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:
             fields_ = ownership.decode_payload(command.payload)

@@ -1,0 +1,98 @@
+"""The DCC and the CSP with meters on virtual boards, end to end: a supplier's read, tariff, disconnect and
+reconnect; a DNO whose read works and whose tariff stops at the DCC, and at the meter when forced past
+it; and the CSP's own limits."""
+import pytest
+
+from meterfw import authorisation, gbcs, pipeline, roles
+from meterlab.boards.virtual import VirtualBoard
+from meterlab.client import BoardClient
+from meterlab.commission import commission
+from meterlab.csp import Csp
+from meterlab.dcc.service import REFUSED, ROUTED, Dcc, command_request
+from meterlab.parties import commands
+from meterlab.smki.authority import Smki
+from meterlab.smki.parties import Party, create_dcc_parties
+from meterlab.transport import BoardConnection
+
+pytestmark = pytest.mark.virtual
+PASSPHRASE = "dcc virtual"
+READ, TARIFF = authorisation.READ_IMPORT_REGISTERS, authorisation.TARIFF
+CONNECT, DISCONNECT = authorisation.SUPPLY_CONNECT, authorisation.SUPPLY_DISCONNECT
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dcc-virtual")
+    smki, shares = Smki.create(home / "smki", PASSPHRASE, threshold=1, custodian_count=1)
+    parties = create_dcc_parties(smki, PASSPHRASE)
+    supplier = Party.create(smki, "SUPPLIER A", roles.SUPPLIER, bytes.fromhex("90b3d51f30010000"), PASSPHRASE)
+    dno = Party.create(smki, "DNO", roles.NETWORK_OPERATOR, bytes.fromhex("90b3d51f30020000"), PASSPHRASE)
+    device_ca = smki.create_device_ca("site", 2, shares)
+    boards = [VirtualBoard(home / f"meter{n}", board="esp32", log=open(home / f"meter{n}.log", "w")) for n in (1, 2)]
+    dcc = csp = None
+    try:
+        endpoints = {}
+        csp = Csp(endpoints, max_online=1, max_per_second=50)
+        dcc = Dcc(home / "dcc", smki, PASSPHRASE, csp)
+        for board in boards:
+            board.start()
+            with BoardConnection(board.url, timeout=30.0) as connection:
+                record = commission(BoardClient(connection), smki, device_ca, parties, dcc.register, "esme",
+                                    progress=lambda *_: None)
+            csp.endpoints[record["eui64"]] = board.url
+        meters = list(csp.endpoints)
+        for meter in meters:
+            assert dcc.change_supplier(meter, supplier).status == ROUTED
+            assert dcc.install_by_recovery(meter, dno, roles.NETWORK_OPERATOR).status == ROUTED
+        yield {"dcc": dcc, "csp": csp, "meters": meters, "supplier": supplier, "dno": dno, "boards": boards}
+    finally:
+        if csp is not None:
+            csp.close()
+        if dcc is not None:
+            dcc.close()
+        for board in boards:
+            board.kill()
+
+
+def test_supplier_commands_end_to_end(system):
+    dcc, supplier, meter = system["dcc"], system["supplier"], system["meters"][0]
+    device = dcc.register.device(meter)
+    for code, payload in ((READ, b""), (TARIFF, b"tou"), (DISCONNECT, b""), (CONNECT, b"")):
+        request = command_request(supplier, meter, code, payload)
+        result = dcc.submit(request)
+        assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), (code, result)
+        response = gbcs.parse(result.response)
+        assert response.message_code == code and response.originator == meter
+        if authorisation.needs_signature(code):
+            assert gbcs.verify_signature(response, commands.device_keys(device)[1])
+        else:
+            # a read's answer: MAC'd to the supplier and its content encrypted to it; the DCC saw ciphertext
+            z = supplier.keys.exchange("meter-ka", commands.device_keys(device)[2])
+            assert gbcs.verify_mac(response, z) and gbcs.decrypt_content(z, response)[:1] == b"\x00"
+
+
+def test_dno_reads_but_cannot_set_a_tariff(system):
+    dcc, dno, meter = system["dcc"], system["dno"], system["meters"][1]
+    assert dcc.submit(command_request(dno, meter, READ, b"")).reason == pipeline.ACCEPT
+    refused = dcc.submit(command_request(dno, meter, TARIFF, b"t"))
+    assert refused.status == REFUSED and "network operator may not send 0x0019" in refused.detail
+    # forced past the DCC (the ACB's MAC added by whoever compromised it): the meter refuses too
+    forced = commands.build_command(dno, dcc.register.device(meter), TARIFF, b"t", dcc.acb)
+    with BoardConnection(system["csp"].endpoints[meter], timeout=30.0) as connection:
+        assert BoardClient(connection).gbcs(forced) == (pipeline.REJECT_NOT_AUTHORISED, None)
+
+
+def test_csp_limits_meters_online_and_frames_per_second(system):
+    dcc, csp, supplier = system["dcc"], system["csp"], system["supplier"]
+    for meter in system["meters"] * 2:
+        assert dcc.submit(command_request(supplier, meter, READ, b"")).status == ROUTED
+    assert csp.peak_online == 1  # one meter online at a time: each call took the other's place
+    meter = system["meters"][0]
+    csp.max_per_second = 3
+    try:
+        results = [dcc.submit(command_request(supplier, meter, READ, b"")) for _ in range(8)]
+    finally:
+        csp.max_per_second = 50
+    refused = [r for r in results if r.status == REFUSED]
+    assert refused and all("frames a second" in r.detail for r in refused)
+    assert 1 <= len([r for r in results if r.status == ROUTED]) <= 3  # at most 3 in any second
