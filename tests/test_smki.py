@@ -14,7 +14,7 @@ from meterlab.smki import certificates
 from meterlab.smki.authority import QuotaExhausted, Smki, SmkiError
 from meterlab.smki.custodians import SplitAuthorityError
 from meterlab.smki.keystore import (FileKeystore, KeyNotFound, KeystoreError, Pkcs11Keystore, find_pkcs11_module,
-                                    load_public)
+                                    load_public, verify)
 
 SUPPLIER = bytes.fromhex("90b3d51f30010000")
 
@@ -52,6 +52,10 @@ def check_keystore(keystore):
     signature = keystore.sign("k1", b"message")
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     load_public(public).verify(der, b"message", ec.ECDSA(hashes.SHA256()))
+    assert verify(public, b"message", signature) and not verify(public, b"messagE", signature)
+    for bad in (None, signature[:63], bytes(64), bytes(32) + signature[32:]):
+        assert not verify(public, b"message", bad)
+    assert not verify(bytes(64), b"message", signature)
     peer = ec.generate_private_key(ec.SECP256R1())
     assert keystore.exchange("k1", _public(peer)) == peer.exchange(ec.ECDH(), load_public(public))
     with pytest.raises(KeystoreError, match="not a point"):

@@ -25,13 +25,13 @@ from cryptography import x509 as pyca_x509
 from cryptography.exceptions import InvalidSignature
 
 from meterfw import authorisation, gbcs, ownership, roles
-from meterfw.crypto import p256
 from meterlab.dcc import requests
 from meterlab.dcc.anomaly import AnomalyDetector
 from meterlab.dcc.audit import AuditLog
 from meterlab.dcc.register import DeviceRegister
 from meterlab.parties import commands
 from meterlab.smki import certificates
+from meterlab.smki.keystore import verify
 from meterlab.smki.parties import DCC_DS, METER_DS, all_parties, dcc_parties
 
 ROUTED, QUARANTINED, REFUSED, RELEASED, DELETED = "routed", "quarantined", "refused", "released", "deleted"
@@ -167,7 +167,7 @@ class Dcc:
         party = self.users.get(request.user)
         if party is None:
             return self._refuse(user_name, "not a DCC user")
-        if not p256.verify(party.keys.public_key(DCC_DS), request.signed_part, request.signature):
+        if not verify(party.keys.public_key(DCC_DS), request.signed_part, request.signature):
             return self._refuse(user_name, "bad signature on the request")
         row = self._db.execute("SELECT counter FROM user_counters WHERE user = ?", (user_name,)).fetchone()
         if row is not None and request.counter <= row[0]:
@@ -191,8 +191,7 @@ class Dcc:
         if not authorisation.allowed(party.role, code):
             return self._refuse(user_name, f"a {roles.NAMES[party.role]} may not send 0x{code:04X}", **fields)
         if authorisation.needs_signature(code):
-            if command.signature is None or not p256.verify(party.keys.public_key(METER_DS), command.signed_part,
-                                                             command.signature):
+            if not verify(party.keys.public_key(METER_DS), command.signed_part, command.signature):
                 return self._refuse(user_name, "critical command without the user's valid signature", **fields)
         meter = bytes(command.recipient)
         device = self.register.device(meter)

@@ -11,8 +11,8 @@ import os
 import time
 
 from meterfw import authorisation, gbcs, ownership, roles
-from meterfw.crypto import p256
 from meterlab.smki import certificates
+from meterlab.smki.keystore import verify
 from meterlab.smki.parties import METER_DS, METER_KA
 
 
@@ -110,6 +110,6 @@ def check_response(device, command_frame, response_frame):
         raise CommandError("the response does not answer this command")
     if authorisation.needs_signature(command.message_code):
         _, device_ds, _ = device_keys(device)
-        if not p256.verify(device_ds, response.signed_part, response.signature or bytes(64)):
+        if not verify(device_ds, response.signed_part, response.signature):
             raise CommandError("the response does not carry the device's signature")
     return response

@@ -44,6 +44,24 @@ def public_bytes(public_key):
     return numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
 
 
+def verify(public_key, data, signature):
+    """True if signature (64 bytes r || s) is an ECDSA P-256 / SHA-256 signature of data by public_key
+    (64 bytes x || y); OpenSSL does the work (the host's crypto: design.md)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    if signature is None or len(signature) != 64:
+        return False
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    if not (0 < r and 0 < s):
+        return False
+    try:
+        load_public(public_key).verify(encode_dss_signature(r, s), bytes(data), ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, KeystoreError):
+        return False
+    return True
+
+
 def load_public(public_key):
     """64 bytes x || y as a cryptography public key; KeystoreError if it is not a P-256 point."""
     if not isinstance(public_key, (bytes, bytearray)) or len(public_key) != 64:
@@ -65,6 +83,7 @@ class FileKeystore:
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
         self._passphrase = passphrase.encode() if isinstance(passphrase, str) else bytes(passphrase)
+        self._opened = {}  # label -> key object: opening an encrypted key costs a deliberate KDF
 
     def _paths(self, label):
         check_label(label)
@@ -90,14 +109,19 @@ class FileKeystore:
 
     def _private(self, label):
         key_path, _ = self._paths(label)
+        if label in self._opened and key_path.exists():
+            return self._opened[label]
         try:
             data = key_path.read_bytes()
         except FileNotFoundError:
+            self._opened.pop(label, None)
             raise KeyNotFound(f"no key {label!r} in {self.folder}") from None
         try:
-            return serialization.load_pem_private_key(data, self._passphrase)
+            key = serialization.load_pem_private_key(data, self._passphrase)
         except (ValueError, TypeError):
             raise KeystoreError(f"key {label!r} does not open with this passphrase") from None
+        self._opened[label] = key
+        return key
 
     def public_key(self, label):
         _, pub_path = self._paths(label)
@@ -126,6 +150,7 @@ class FileKeystore:
             os.fsync(f.fileno())
         key_path.unlink()
         pub_path.unlink(missing_ok=True)
+        self._opened.pop(label, None)
 
 
 def _write_new(path, data, mode):
