@@ -52,3 +52,15 @@ def test_bench_pipeline_writes_every_figure(tmp_path):
     assert set(results["met"]) == set(results["targets"]) == {
         "cpython_signed_accept_vs_bad_mac_reject", "vm_signed_accept_vs_bad_mac_reject"}
     assert "signed accept vs bad-MAC reject (VM)" in result.stdout
+
+
+def test_bench_dcc_writes_every_figure(tmp_path):
+    out = tmp_path / "dcc.json"
+    result = subprocess.run([sys.executable, "-m", "meterlab", "bench", "dcc", "--repeat", "1", "--json", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(out.read_text())
+    assert results["raw_verify_per_s"] > 0 and results["dcc_requests_per_s"] > 0
+    assert results["dcc_vs_raw_verify"] == pytest.approx(results["dcc_requests_per_s"] / results["raw_verify_per_s"])
+    assert results["audit_log_whole"] is True
+    assert "DCC / raw verify" in result.stdout

@@ -510,6 +510,7 @@ def build_parser():
     for name, description in (
         ("crypto", "firmware crypto on CPython and a virtual board, against its targets"),
         ("pipeline", "the device's security pipeline on CPython and a virtual board, against its target"),
+        ("dcc", "signed service requests through the DCC's whole path, against raw OpenSSL verifies"),
     ):
         benchmark = bench_commands.add_parser(name, help=description)
         benchmark.add_argument("--json", metavar="FILE", help="write the results here")

@@ -7,7 +7,8 @@ last entries cut off, the head file shows: beside the database, `audit.head` hol
 and hash of the newest entry, replaced atomically after each append.
 
 SQLite triggers refuse UPDATE and DELETE on the table, so no code path of meterlab changes an entry;
-someone with the file can still drop them, which is what the chain is for.
+someone with the file can still drop them, which is what the chain is for. Appends are durable one by
+one, or a batch at a time (group commit: one fsync for many entries), which is how the DCC keeps up.
 """
 import hashlib
 import json
@@ -54,6 +55,7 @@ class AuditLog:
         self._db.executescript(SCHEMA)
         row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq, self._last = row if row else (0, GENESIS)
+        self._batch_depth = 0
 
     def close(self):
         self._db.close()
@@ -64,12 +66,35 @@ class AuditLog:
         seq = self._seq + 1
         at = float(self.clock())
         digest = entry_hash(seq, at, actor, action, detail_text, self._last)
-        with self._db:
-            self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (seq, at, actor, action, detail_text, self._last, digest))
+        self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (seq, at, actor, action, detail_text, self._last, digest))
         self._seq, self._last = seq, digest
-        self._write_head()
+        if not self._batch_depth:
+            self._commit()
         return digest
+
+    def _commit(self):
+        self._db.commit()
+        self._write_head()
+
+    class _Batch:
+        def __init__(self, log):
+            self.log = log
+
+        def __enter__(self):
+            self.log._batch_depth += 1
+            return self.log
+
+        def __exit__(self, *exc):
+            self.log._batch_depth -= 1
+            if not self.log._batch_depth:
+                self.log._commit()
+
+    def batch(self):
+        """Group commit: entries appended inside `with log.batch():` are made durable together, with one
+        commit and one head write, when the outermost batch ends (also on an exception: what was
+        appended happened)."""
+        return self._Batch(self)
 
     def _write_head(self):
         tmp = self.head_path.with_name(self.head_path.name + ".tmp")

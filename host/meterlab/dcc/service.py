@@ -11,7 +11,8 @@ For each service request, in this order, and every step into the audit log:
     4. the meter is in the register; a supplier's command goes only to a meter it owns
     5. anomaly detection (anomaly.py): over a threshold, an alarm, and the request waits in quarantine
        until the user's signed RELEASE (routed then) or DELETE
-    6. the ACB's MAC, then the router (the CSP) takes the frame to the meter and brings back its answer
+    6. the ACB's MAC (Z with each meter computed once), then the router (the CSP) takes the frame to the
+       meter and brings back its answer
 
 State lives in SQLite beside the device register (dcc.sqlite): the users' last counters, which supplier
 owns which meter, the quarantine and the alarms; the audit log (audit.py) is its own file. A restart
@@ -25,6 +26,7 @@ from cryptography import x509 as pyca_x509
 from cryptography.exceptions import InvalidSignature
 
 from meterfw import authorisation, gbcs, ownership, roles
+from meterlab import hostcrypto
 from meterlab.dcc import requests
 from meterlab.dcc.anomaly import AnomalyDetector
 from meterlab.dcc.audit import AuditLog
@@ -32,7 +34,7 @@ from meterlab.dcc.register import DeviceRegister
 from meterlab.parties import commands
 from meterlab.smki import certificates
 from meterlab.smki.keystore import verify
-from meterlab.smki.parties import DCC_DS, METER_DS, all_parties, dcc_parties
+from meterlab.smki.parties import DCC_DS, METER_DS, METER_KA, all_parties, dcc_parties
 
 ROUTED, QUARANTINED, REFUSED, RELEASED, DELETED = "routed", "quarantined", "refused", "released", "deleted"
 
@@ -74,6 +76,13 @@ class Dcc:
         self.acb = self.parties[roles.ACCESS_CONTROL_BROKER]
         self.users = self._load_users(passphrase)
         self.detector = AnomalyDetector(thresholds)
+        self._deferring = False  # inside a batch: writes wait for the batch's commit
+        self._keys_cache = {}
+        self._z_cache = {}
+        self._owners = {}
+        self._devices = {}
+        self._counters = {}  # user -> last request counter (the table's copy, read once)
+        self._dirty_users = set()
         self._restore_detector()
 
     def close(self):
@@ -111,12 +120,23 @@ class Dcc:
     # ------------------------------------------------------------------------------- ownership
 
     def owner(self, meter):
-        row = self._db.execute("SELECT supplier FROM ownership WHERE meter = ?", (meter.hex(),)).fetchone()
-        return bytes.fromhex(row[0]) if row else None
+        if meter not in self._owners:
+            row = self._db.execute("SELECT supplier FROM ownership WHERE meter = ?", (meter.hex(),)).fetchone()
+            self._owners[meter] = bytes.fromhex(row[0]) if row else None
+        return self._owners[meter]
 
     def _set_owner(self, meter, supplier):
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO ownership VALUES (?, ?)", (meter.hex(), supplier.hex()))
+        self._write("INSERT OR REPLACE INTO ownership VALUES (?, ?)", (meter.hex(), supplier.hex()))
+        self._owners[meter] = supplier
+
+    def _device(self, meter):
+        # Register entries never change once made: read each once.
+        device = self._devices.get(meter)
+        if device is None:
+            device = self.register.device(meter)
+            if device is not None:
+                self._devices[meter] = device
+        return device
 
     def change_supplier(self, meter, new_supplier):
         """CS02b supplierByTransCoS, originated by the DCC's transitional CoS: the meter's new owner."""
@@ -152,6 +172,24 @@ class Dcc:
         return Result(REFUSED, "the meter refused the new anchor", reason, response)
 
     # --------------------------------------------------------------------------------- requests
+    #
+    # A batch of requests goes in two phases, each one group commit of the DCC's state and the audit log:
+    # first every decision (refused, quarantined, or to be routed: the users' counters, the quarantine,
+    # the alarms and an audit entry for each), durable before any frame leaves; then the frames go out
+    # and the meters' answers are audited. A crash between them leaves requests audited as routed that a
+    # meter may not have seen: never a frame sent without its entry.
+
+    class _Plan:
+        def __init__(self, user_name, device, command, fields):
+            self.user_name = user_name
+            self.device = device
+            self.command = command
+            self.fields = fields
+
+    def _write(self, sql, args=()):
+        self._db.execute(sql, args)
+        if not self._deferring:
+            self._db.commit()
 
     def _refuse(self, user, detail, **fields):
         self.audit.append(user, "refuse", {"why": detail, **fields})
@@ -159,6 +197,52 @@ class Dcc:
 
     def submit(self, data):
         """The Result of one service request (bytes)."""
+        return self.submit_batch([data])[0]
+
+    def submit_batch(self, batch):
+        """The Results of several service requests, decided in order, made durable together."""
+        outcomes = []
+        self._deferring = True
+        try:
+            with self.audit.batch():
+                for data in batch:
+                    outcomes.append(self._decide(data))
+                self._db.executemany("INSERT OR REPLACE INTO user_counters VALUES (?, ?)",
+                                     [(user, self._counters[user]) for user in self._dirty_users])
+                self._dirty_users.clear()
+                self._db.commit()
+        finally:
+            self._deferring = False
+        plans = [o for o in outcomes if isinstance(o, self._Plan)]
+        for outcome in outcomes:
+            if isinstance(outcome, Result) and isinstance(outcome.response, list):
+                plans.extend(o for o in outcome.response if isinstance(o, self._Plan))
+        answers = {}
+        self._deferring = True
+        try:
+            with self.audit.batch():
+                accepted = 0
+                for plan in plans:
+                    answers[id(plan)] = result = self._send(plan)
+                    accepted += result.reason == 0
+                if accepted:  # one entry for the batch's accepted answers; every other answer has its own
+                    self.audit.append("dcc", "answers", {"accepted": accepted})
+                self._db.commit()
+        finally:
+            self._deferring = False
+
+        def finished(outcome):
+            return answers[id(outcome)] if isinstance(outcome, self._Plan) else outcome
+
+        results = []
+        for outcome in outcomes:
+            outcome = finished(outcome)
+            if isinstance(outcome.response, list):
+                outcome.response = [finished(o) for o in outcome.response]
+            results.append(outcome)
+        return results
+
+    def _decide(self, data):
         try:
             request = requests.parse(data)
         except requests.RequestError as error:
@@ -169,11 +253,13 @@ class Dcc:
             return self._refuse(user_name, "not a DCC user")
         if not verify(party.keys.public_key(DCC_DS), request.signed_part, request.signature):
             return self._refuse(user_name, "bad signature on the request")
-        row = self._db.execute("SELECT counter FROM user_counters WHERE user = ?", (user_name,)).fetchone()
-        if row is not None and request.counter <= row[0]:
+        if user_name not in self._counters:
+            row = self._db.execute("SELECT counter FROM user_counters WHERE user = ?", (user_name,)).fetchone()
+            self._counters[user_name] = row[0] if row else -1
+        if request.counter <= self._counters[user_name]:
             return self._refuse(user_name, "replayed request", counter=request.counter)
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO user_counters VALUES (?, ?)", (user_name, request.counter))
+        self._counters[user_name] = request.counter
+        self._dirty_users.add(user_name)  # written with the batch's commit, before any frame leaves
         if request.kind == requests.COMMAND:
             return self._command(request, party)
         return self._release_or_delete(request, party)
@@ -194,7 +280,7 @@ class Dcc:
             if not verify(party.keys.public_key(METER_DS), command.signed_part, command.signature):
                 return self._refuse(user_name, "critical command without the user's valid signature", **fields)
         meter = bytes(command.recipient)
-        device = self.register.device(meter)
+        device = self._device(meter)
         if device is None:
             return self._refuse(user_name, "meter not registered", **fields)
         if party.role == roles.SUPPLIER and self.owner(meter) != party.eui64:
@@ -202,38 +288,53 @@ class Dcc:
         verdict = self.detector.check(user_name, code, self.clock())
         if not verdict.routed:
             return self._quarantine(request, user_name, code, meter, verdict)
-        return self._route(user_name, device, command, fields)
+        self.audit.append(user_name, "route", fields)
+        return self._Plan(user_name, device, command, fields)
 
     def _quarantine(self, request, user_name, code, meter, verdict):
         now = self.clock()
-        with self._db:
-            self._db.execute("INSERT INTO quarantine (user, code, meter, request, at) VALUES (?, ?, ?, ?, ?)",
-                             (user_name, code, meter.hex(), request.encode(), now))
-            if (user_name, code) in self.detector.quarantined_users:
-                self._db.execute("INSERT OR IGNORE INTO quarantine_state VALUES (?, ?)", (user_name, code))
-            if code in self.detector.quarantined_codes:
-                self._db.execute("INSERT OR IGNORE INTO quarantine_state VALUES (?, ?)", (EVERYONE, code))
-            if verdict.alarm:
-                self._db.execute("INSERT INTO alarms (at, user, code, text) VALUES (?, ?, ?, ?)",
-                                 (now, user_name, code, verdict.alarm))
+        self._write("INSERT INTO quarantine (user, code, meter, request, at) VALUES (?, ?, ?, ?, ?)",
+                    (user_name, code, meter.hex(), request.encode(), now))
+        if (user_name, code) in self.detector.quarantined_users:
+            self._write("INSERT OR IGNORE INTO quarantine_state VALUES (?, ?)", (user_name, code))
+        if code in self.detector.quarantined_codes:
+            self._write("INSERT OR IGNORE INTO quarantine_state VALUES (?, ?)", (EVERYONE, code))
         if verdict.alarm:
+            self._write("INSERT INTO alarms (at, user, code, text) VALUES (?, ?, ?, ?)",
+                        (now, user_name, code, verdict.alarm))
             self.audit.append(user_name, "alarm", {"code": code, "text": verdict.alarm})
         self.audit.append(user_name, "quarantine", {"code": code, "meter": meter.hex()})
         return Result(QUARANTINED, verdict.alarm or "held in quarantine")
 
-    def _route(self, user_name, device, command, fields):
+    def _device_keys(self, device):
+        meter = device["eui64"]
+        keys = self._keys_cache.get(meter)
+        if keys is None:
+            keys = self._keys_cache[meter] = commands.device_keys(device)
+        return keys
+
+    def _acb_z(self, device):
+        meter = device["eui64"]
+        z = self._z_cache.get(meter)
+        if z is None:  # one ECDH per meter: Z = ECDH(ACB KA, device KA) never changes
+            z = self._z_cache[meter] = self.acb.keys.exchange(METER_KA, self._device_keys(device)[2])
+        return z
+
+    def _send(self, plan):
         from meterlab.csp import CspRefused
 
-        frame = gbcs.wrap(command.apdu, commands.acb_mac(self.acb, device, command.apdu))
+        command = plan.command
+        frame = gbcs.wrap(command.apdu, hostcrypto.mac_for(command, self._acb_z(plan.device)))
         try:
-            reason, response = self.router(device, frame)
+            reason, response = self.router(plan.device, frame)
         except CspRefused as error:
-            self.audit.append(user_name, "csp refused", {**fields, "why": str(error)})
+            self.audit.append(plan.user_name, "csp refused", {**plan.fields, "why": str(error)})
             return Result(REFUSED, f"the CSP refused: {error}")
-        self.audit.append(user_name, "route", {**fields, "meter_reason": reason})
+        if reason != 0:
+            self.audit.append(plan.user_name, "answer", {**plan.fields, "meter_reason": reason})
         if reason == 0 and command.message_code == authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:
-            fields_ = ownership.decode_payload(command.payload)
-            self._set_owner(bytes(command.recipient), certificates.describe(fields_[3])["eui64"])
+            fields = ownership.decode_payload(command.payload)
+            self._set_owner(bytes(command.recipient), certificates.describe(fields[3])["eui64"])
         return Result(ROUTED, "", reason, response)
 
     def _release_or_delete(self, request, party):
@@ -241,19 +342,17 @@ class Dcc:
         code = request.message_code
         rows = self._db.execute("SELECT id, request FROM quarantine WHERE user = ? AND code = ? ORDER BY id",
                                 (user_name, code)).fetchall()
-        with self._db:
-            self._db.execute("DELETE FROM quarantine WHERE user = ? AND code = ?", (user_name, code))
-            self._db.execute("DELETE FROM quarantine_state WHERE user = ? AND code = ?", (user_name, code))
+        self._write("DELETE FROM quarantine WHERE user = ? AND code = ?", (user_name, code))
+        self._write("DELETE FROM quarantine_state WHERE user = ? AND code = ?", (user_name, code))
         self.detector.release(user_name, code)
         action = "release" if request.kind == requests.RELEASE else "delete"
         self.audit.append(user_name, action, {"code": code, "requests": len(rows)})
-        results = []
+        held = []
         if request.kind == requests.RELEASE:
-            for _, held in rows:  # through every check again, anomaly detection included
-                held_request = requests.parse(held)
-                results.append(self._command(held_request, party))
+            for _, data in rows:  # through every check again, anomaly detection included
+                held.append(self._command(requests.parse(data), party))
         return Result(RELEASED if request.kind == requests.RELEASE else DELETED,
-                      f"{action}d {len(rows)} quarantined requests", response=results)
+                      f"{action}d {len(rows)} quarantined requests", response=held)
 
     # ----------------------------------------------------------------------------------- views
 

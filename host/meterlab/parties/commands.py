@@ -11,6 +11,7 @@ import os
 import time
 
 from meterfw import authorisation, gbcs, ownership, roles
+from meterlab import hostcrypto
 from meterlab.smki import certificates
 from meterlab.smki.keystore import verify
 from meterlab.smki.parties import METER_DS, METER_KA
@@ -50,7 +51,7 @@ def acb_mac(acb, device, apdu, suite="gbcs"):
     """The ACB's MAC for a command APDU to device: what the DCC adds."""
     _, _, device_ka = device_keys(device)
     z = acb.keys.exchange(METER_KA, device_ka)
-    return gbcs.mac_for(gbcs.parse(apdu), z, suite)
+    return hostcrypto.mac_for(gbcs.parse(apdu), z, suite)
 
 
 def build_command(originator, device, message_code, payload, acb, counter=None, suite="gbcs", sign=None):

@@ -56,10 +56,25 @@ def verify(public_key, data, signature):
     if not (0 < r and 0 < s):
         return False
     try:
-        load_public(public_key).verify(encode_dss_signature(r, s), bytes(data), ec.ECDSA(hashes.SHA256()))
+        key = _loaded_public(bytes(public_key))
+        key.verify(encode_dss_signature(r, s), bytes(data), _ECDSA_SHA256)
     except (InvalidSignature, KeystoreError):
         return False
     return True
+
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_LOADED = {}  # public key bytes -> OpenSSL key object: the DCC checks the same few users' keys all day
+
+
+def _loaded_public(public_key):
+    key = _LOADED.get(public_key)
+    if key is None:
+        key = load_public(public_key)
+        if len(_LOADED) >= 4096:
+            _LOADED.clear()
+        _LOADED[public_key] = key
+    return key
 
 
 def load_public(public_key):
@@ -84,6 +99,7 @@ class FileKeystore:
         os.chmod(self.folder, 0o700)
         self._passphrase = passphrase.encode() if isinstance(passphrase, str) else bytes(passphrase)
         self._opened = {}  # label -> key object: opening an encrypted key costs a deliberate KDF
+        self._public = {}
 
     def _paths(self, label):
         check_label(label)
@@ -125,10 +141,16 @@ class FileKeystore:
 
     def public_key(self, label):
         _, pub_path = self._paths(label)
+        cached = self._public.get(label)
+        if cached is not None:  # destroy() forgets it; nothing else removes a key
+            return cached
         try:
-            return bytes.fromhex(pub_path.read_text().strip())
+            public = bytes.fromhex(pub_path.read_text().strip())
         except FileNotFoundError:
+            self._public.pop(label, None)
             raise KeyNotFound(f"no key {label!r} in {self.folder}") from None
+        self._public[label] = public
+        return public
 
     def sign(self, label, data):
         der = self._private(label).sign(bytes(data), ec.ECDSA(hashes.SHA256()))
@@ -151,6 +173,7 @@ class FileKeystore:
         key_path.unlink()
         pub_path.unlink(missing_ok=True)
         self._opened.pop(label, None)
+        self._public.pop(label, None)
 
 
 def _write_new(path, data, mode):
