@@ -96,3 +96,13 @@ def test_csp_limits_meters_online_and_frames_per_second(system):
     refused = [r for r in results if r.status == REFUSED]
     assert refused and all("frames a second" in r.detail for r in refused)
     assert 1 <= len([r for r in results if r.status == ROUTED]) <= 3  # at most 3 in any second
+
+
+def test_csp_reconnects_when_a_board_link_drops(system):
+    dcc, csp, supplier = system["dcc"], system["csp"], system["supplier"]
+    meter = system["meters"][0]
+    assert dcc.submit(command_request(supplier, meter, READ, b"")).reason == pipeline.ACCEPT
+    # someone else opens the board's port: the CSP's connection is dropped by the board
+    with BoardConnection(csp.endpoints[meter], timeout=30.0) as connection:
+        BoardClient(connection).ping()
+    assert dcc.submit(command_request(supplier, meter, READ, b"")).reason == pipeline.ACCEPT

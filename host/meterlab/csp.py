@@ -11,7 +11,7 @@ import collections
 import time
 
 from meterlab.client import BoardClient
-from meterlab.transport import BoardConnection
+from meterlab.transport import BoardConnection, BoardLost
 
 
 class CspRefused(Exception):
@@ -62,4 +62,11 @@ class Csp:
             self.refused += 1
             raise CspRefused(f"more than {self.max_per_second} frames a second to meter {meter.hex()}")
         sent.append(now)
-        return self._client(meter).gbcs(frame, timeout=self.timeout)
+        try:
+            return self._client(meter).gbcs(frame, timeout=self.timeout)
+        except BoardLost:
+            # the link dropped (a board restarted, someone else opened its port): reconnect, once. The
+            # meter's counters make a repeated frame harmless: it runs at most once.
+            connection, _ = self._online.pop(meter)
+            connection.close()
+            return self._client(meter).gbcs(frame, timeout=self.timeout)
