@@ -118,8 +118,11 @@ class Commissioner:
         return p256.public_key(ds_private_key), p256.public_key(ka_private_key)
 
     def _install_identity(self, device_id, ds, ka, suite):
-        for role in self.anchors.roles():  # new keys: nothing anchored for the old ones stays
-            self.storage.remove(store.ANCHOR_PREFIX + str(role))
+        # New keys: nothing anchored or counted for the old ones stays (a counter names its anchor's
+        # generation, and a new anchor starts again at generation 1).
+        for name in list(self.storage.names()):
+            if name.startswith(store.ANCHOR_PREFIX) or name.startswith(store.COUNTER_PREFIX):
+                self.storage.remove(name)
         self.anchors = store.TrustAnchorStore(self.storage)
         try:
             self.identities.install(device_id, ds, ka, suite)

@@ -68,13 +68,15 @@ def test_states_from_blank_to_commissioned():
     assert again.state == commissioning.COMMISSIONED and again.public_keys() == (DEVICE, ds, ka)
 
 
-def test_new_keys_drop_the_anchors_of_the_old_ones():
+def test_new_keys_drop_the_anchors_and_counters_of_the_old_ones():
     storage = store.MemoryStorage()
     c = Commissioner(storage, Draws())
     c.keygen(DEVICE, "gbcs")
     c.install_root(p256.public_key(key(40)))
+    store.CounterStore(storage, c.anchors).advance(roles.ROOT, 5)
     c.keygen(DEVICE, "hmac")
     assert c.anchors.roles() == () and c.identities.identity[3] == "hmac"
+    assert sorted(storage.names()) == ["identity"]
 
 
 def test_injection_only_without_a_random_source():
