@@ -70,6 +70,8 @@ class Dcc:
         self.clock = clock
         self.register = DeviceRegister(folder)
         self._db = sqlite3.connect(self.register.path)
+        self._db.execute("PRAGMA journal_mode=WAL")  # one fsync a commit, and the audit log's alike
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(STATE_SCHEMA)
         self.audit = AuditLog(folder, clock=clock)
         self.parties = dcc_parties(smki, passphrase)
@@ -83,6 +85,7 @@ class Dcc:
         self._devices = {}
         self._counters = {}  # user -> last request counter (the table's copy, read once)
         self._dirty_users = set()
+        self._dirty = False  # a deferred write waits for the batch's commit
         self._restore_detector()
 
     def close(self):
@@ -188,8 +191,15 @@ class Dcc:
 
     def _write(self, sql, args=()):
         self._db.execute(sql, args)
-        if not self._deferring:
+        if self._deferring:
+            self._dirty = True
+        else:
             self._db.commit()
+
+    def _commit_batch(self):
+        if self._dirty:
+            self._db.commit()
+            self._dirty = False
 
     def _refuse(self, user, detail, **fields):
         self.audit.append(user, "refuse", {"why": detail, **fields})
@@ -207,10 +217,12 @@ class Dcc:
             with self.audit.batch():
                 for data in batch:
                     outcomes.append(self._decide(data))
-                self._db.executemany("INSERT OR REPLACE INTO user_counters VALUES (?, ?)",
-                                     [(user, self._counters[user]) for user in self._dirty_users])
-                self._dirty_users.clear()
-                self._db.commit()
+                if self._dirty_users:
+                    self._db.executemany("INSERT OR REPLACE INTO user_counters VALUES (?, ?)",
+                                         [(user, self._counters[user]) for user in self._dirty_users])
+                    self._dirty_users.clear()
+                    self._dirty = True
+                self._commit_batch()
         finally:
             self._deferring = False
         plans = [o for o in outcomes if isinstance(o, self._Plan)]
@@ -227,7 +239,7 @@ class Dcc:
                     accepted += result.reason == 0
                 if accepted:  # one entry for the batch's accepted answers; every other answer has its own
                     self.audit.append("dcc", "answers", {"accepted": accepted})
-                self._db.commit()
+                self._commit_batch()
         finally:
             self._deferring = False
 

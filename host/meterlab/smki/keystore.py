@@ -124,9 +124,10 @@ class FileKeystore:
         return public
 
     def _private(self, label):
+        cached = self._opened.get(label)
+        if cached is not None:  # destroy() forgets it; nothing else removes a key
+            return cached
         key_path, _ = self._paths(label)
-        if label in self._opened and key_path.exists():
-            return self._opened[label]
         try:
             data = key_path.read_bytes()
         except FileNotFoundError:
@@ -140,10 +141,10 @@ class FileKeystore:
         return key
 
     def public_key(self, label):
-        _, pub_path = self._paths(label)
         cached = self._public.get(label)
         if cached is not None:  # destroy() forgets it; nothing else removes a key
             return cached
+        _, pub_path = self._paths(label)
         try:
             public = bytes.fromhex(pub_path.read_text().strip())
         except FileNotFoundError:
