@@ -44,12 +44,21 @@ def load_security():
     from meterfw.pipeline import DevicePipeline
     from meterfw.response import Responder
 
+    import time
+
+    from meterfw.consent import ConsentStore
+
     anchors = commissioner.anchors
     device_id, ds_private_key, ka_private_key, suite = commissioner.identities.identity
     reject_log = RejectLog()
     credentials = CredentialUpdater(anchors, counters)
+    try:
+        consents = ConsentStore(storage, time.time)  # the meter's clock decides when a consent expires
+    except store.StoreError as error:
+        print("consent records damaged, refusing commands:", error)
+        return None, link.ERR_STATE_DAMAGED, commissioner
     pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log,
-                              validator=credentials.validate)
+                              validator=credentials.validate, consents=consents)
     responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
     recorder = CommandRecorder()
 

@@ -106,3 +106,43 @@ def test_csp_reconnects_when_a_board_link_drops(system):
     with BoardConnection(csp.endpoints[meter], timeout=30.0) as connection:
         BoardClient(connection).ping()
     assert dcc.submit(command_request(supplier, meter, READ, b"")).reason == pipeline.ACCEPT
+
+
+def test_third_party_reads_only_with_the_consent_the_meter_holds(system, tmp_path_factory):
+    import time
+
+    from meterfw import store
+    from meterfw.consent import ConsentStore
+    from meterlab.boards.provision import security_storage
+    from meterlab.smki.parties import Party
+
+    dcc, meter = system["dcc"], system["meters"][1]
+    board = system["boards"][1]
+    third = Party.create(dcc.smki, "ENERGY APP", roles.OTHER, bytes.fromhex("90b3d51f30070000"), PASSPHRASE)
+    dcc.users[third.eui64] = third  # a DCC user from now on
+    no_consent = dcc.submit(command_request(third, meter, READ, b"\x03"))
+    assert (no_consent.status, no_consent.reason) == (ROUTED, pipeline.REJECT_UNKNOWN_ORIGINATOR)
+    # The consumer grants 3 months for an hour. Until the meter's in-home port takes grants, the test
+    # writes the consent record onto the stopped board's flash, as the port will.
+    system["csp"].close()
+    board.stop()
+    ConsentStore(security_storage(board.state_dir), time.time).grant(
+        third.eui64, third.keys.public_key("meter-ds"), third.keys.public_key("meter-ka"), 3, int(time.time()) + 3600)
+    board.deploy = False
+    board.start()
+    system["csp"].endpoints[meter] = board.url
+    result = dcc.submit(command_request(third, meter, READ, b"\x03"))
+    assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT)
+    response = gbcs.parse(result.response)
+    device = dcc.register.device(meter)
+    z = third.keys.exchange("meter-ka", commands.device_keys(device)[2])
+    assert gbcs.verify_mac(response, z) and gbcs.decrypt_content(z, response)[:1] == b"\x00"
+    assert dcc.submit(command_request(third, meter, READ, b"\x04")).reason == pipeline.REJECT_CONSENT_SCOPE
+    refused = dcc.submit(command_request(third, meter, TARIFF, b"t"))
+    assert refused.status == REFUSED and "other may not send 0x0019" in refused.detail
+    # what the DCC carried back was ciphertext and tag only; only the third party's Z opens it
+    plaintext = gbcs.decrypt_content(z, response)
+    assert len(response.payload) == len(plaintext) + gbcs.MAC_SIZE
+    acb_z = dcc.acb.keys.exchange("meter-ka", commands.device_keys(device)[2])
+    with pytest.raises(ValueError):
+        gbcs.decrypt_content(acb_z, response)

@@ -13,8 +13,9 @@ encrypted to the requester (property 3). A code that is not in the table is refu
 Message codes are GBCS's, checked against the DCC's RTDS 4.5.0 (originator role and signed or not):
 
     0x0019 ECS01a  Update Import Tariff (Primary Element)                supplier, signed
-    0x0027 ECS17b  Read ESME Energy Registers (Import Energy)            supplier, network operator; MAC
-                   only; response sensitive (consumption)
+    0x0027 ECS17b  Read ESME Energy Registers (Import Energy)            supplier, network operator, a
+                   third party ("other", only with the consumer's consent: meterfw.consent); MAC only;
+                   response sensitive (consumption)
     0x004F ECS42   Remotely Close the Load Switch (supply connect)       supplier, signed
     0x0050 ECS43   Remotely Open the Load Switch (supply disconnect)     supplier, signed
     0x0081 GCS32   Remotely Close the Valve (gas supply off)             supplier, signed
@@ -69,7 +70,7 @@ _S = (roles.SUPPLIER,)
 # THE table. Keep it the only place that says who may do what.
 _TABLE = {
     TARIFF: (_S, True, False, "ECS01a update import tariff"),
-    READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR), False, True,
+    READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.OTHER), False, True,
                             "ECS17b read import energy registers"),
     SUPPLY_CONNECT: (_S, True, False, "ECS42 supply connect (close load switch)"),
     SUPPLY_DISCONNECT: (_S, True, False, "ECS43 supply disconnect (open load switch)"),

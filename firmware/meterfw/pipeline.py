@@ -14,11 +14,15 @@ Cheap checks first, fail closed, in this order; the first failing check decides 
     4. recipient is this device                              REJECT_WRONG_RECIPIENT
     5. MAC, Z = ECDH(device KA key, ACB KA anchor): every command is MAC'd by the DCC's access control
        broker, whoever originated it                        REJECT_NO_ACB_ANCHOR, REJECT_BAD_MAC
-    6. originator is a trust anchor's party                  REJECT_UNKNOWN_ORIGINATOR
+    6. originator is a trust anchor's party, or a third party     REJECT_UNKNOWN_ORIGINATOR,
+       the consumer consented to (meterfw.consent), still in date  REJECT_NO_CONSENT
+       (it then counts as the "other" role, with its own counter)
     7. counter strictly above that role's stored counter     REJECT_REPLAY
     8. the message code is in the authorisation table        REJECT_UNKNOWN_CODE
     9. critical codes: signature by the role's DS anchor     REJECT_NO_ANCHOR, REJECT_BAD_SIGNATURE
    10. the table allows that role that code                  REJECT_NOT_AUTHORISED
+   10a. a third party's read asks for no more months than its consent REJECT_CONSENT_SCOPE (the read's
+       payload starts with the months of history wanted)
    10b. the validator, if any, accepts the payload: credential replacement (meterfw.ownership) checks
        the new certificates here, so a bad one changes nothing; it returns a reason (REJECT_BAD_PAYLOAD,
        REJECT_CERTIFICATE, REJECT_CERTIFICATE_CHAIN, REJECT_KEY_USAGE, REJECT_CERTIFICATE_ROLE) or
@@ -70,7 +74,9 @@ REJECT_CERTIFICATE = const(16)
 REJECT_CERTIFICATE_CHAIN = const(17)
 REJECT_KEY_USAGE = const(18)
 REJECT_CERTIFICATE_ROLE = const(19)
-REASON_COUNT = const(20)
+REJECT_NO_CONSENT = const(20)
+REJECT_CONSENT_SCOPE = const(21)
+REASON_COUNT = const(22)
 
 REASON_NAMES = (
     "accept",
@@ -93,6 +99,8 @@ REASON_NAMES = (
     "certificate does not chain to the root",
     "wrong key usage in a certificate",
     "wrong role in a certificate",
+    "consent expired",
+    "outside the consent's scope",
 )
 
 MAX_FRAME = const(2048)  # default bound; RTDS 4.5.0 frames peak well under 2 KiB
@@ -107,13 +115,14 @@ class Decision:
     message: the parsed gbcs.Message (None when the frame did not parse); role: the originating role
     once known, else None; rule: the authorisation rule (roles, signed, sensitive, name) on accept."""
 
-    def __init__(self, reason, message=None, role=None, rule=None, plan=None):
+    def __init__(self, reason, message=None, role=None, rule=None, plan=None, consent=None):
         self.reason = reason
         self.accepted = reason == ACCEPT
         self.message = message
         self.role = role
         self.rule = rule
         self.plan = plan  # what the validator worked out for the executor, or None
+        self.consent = consent  # the third party's meterfw.consent.Consent, or None
 
     def __repr__(self):
         return "Decision(%s)" % REASON_NAMES[self.reason]
@@ -121,7 +130,7 @@ class Decision:
 
 class DevicePipeline:
     def __init__(self, device_id, device_ka_private_key, anchors, counters, suite="gbcs", log=None,
-                 max_frame=MAX_FRAME, anchor_tables=False, validator=None):
+                 max_frame=MAX_FRAME, anchor_tables=False, validator=None, consents=None):
         if suite not in ("gbcs", "hmac"):
             raise ValueError("unknown MAC suite")
         self.device_id = bytes(device_id)
@@ -135,6 +144,7 @@ class DevicePipeline:
         self.max_frame = max_frame
         self.anchor_tables = anchor_tables
         self.validator = validator  # validator(message, role, rule) -> (reason, plan), or None
+        self.consents = consents  # a meterfw.consent.ConsentStore, or None: no third parties
         self.rejected = [0] * REASON_COUNT  # indexed by reason code; [ACCEPT] stays 0
         self.accepted = 0
         self.ecdh_count = 0
@@ -218,12 +228,21 @@ class DevicePipeline:
             return self._reject(REJECT_NO_ACB_ANCHOR, message)
         if not gbcs.verify_mac(message, z, self.suite):
             return self._reject(REJECT_BAD_MAC, message)
-        # 6. who originated it
-        role = self.anchors.role_of(bytes(message.originator))
+        # 6. who originated it: an anchored party, or a third party with the consumer's consent
+        originator = bytes(message.originator)
+        role = self.anchors.role_of(originator)
+        consent = None
+        if role is None and self.consents is not None:
+            consent = self.consents.find(originator)
+            if consent is not None:
+                if not self.consents.active(consent):
+                    return self._reject(REJECT_NO_CONSENT, message, roles.OTHER)
+                role = roles.OTHER
         if role is None:
             return self._reject(REJECT_UNKNOWN_ORIGINATOR, message)
         # 7. fresh
-        if message.counter <= self.counters.counter(role):
+        current = consent.counter if consent is not None else self.counters.counter(role)
+        if message.counter <= current:
             return self._reject(REJECT_REPLAY, message, role)
         # 8. a code the table knows (no signature work for a command nobody may send)
         rule = authorisation.rule(message.message_code)
@@ -231,7 +250,7 @@ class DevicePipeline:
             return self._reject(REJECT_UNKNOWN_CODE, message, role)
         # 9. critical: signed by the role's DS anchor
         if rule[authorisation.SIGNED]:
-            anchor = self.anchors.anchor(role)
+            anchor = self.anchors.anchor(role) if consent is None else (None, consent.ds, None)
             if anchor is None:
                 return self._reject(REJECT_NO_ANCHOR, message, role)
             if message.signature is None:
@@ -242,6 +261,9 @@ class DevicePipeline:
         # 10. this role may send this code
         if role not in rule[authorisation.ROLES]:
             return self._reject(REJECT_NOT_AUTHORISED, message, role)
+        # 10a. a third party reads no further back than its consent allows
+        if consent is not None and (not message.payload or message.payload[0] > consent.months):
+            return self._reject(REJECT_CONSENT_SCOPE, message, role)
         # 10b. the payload's own checks, before anything is written
         plan = None
         if self.validator is not None:
@@ -250,8 +272,11 @@ class DevicePipeline:
                 return self._reject(reason, message, role)
         # 11. accept: the counter moves first (the store writes it atomically)
         try:
-            self.counters.advance(role, message.counter)
+            if consent is not None:
+                self.consents.advance(originator, message.counter)
+            else:
+                self.counters.advance(role, message.counter)
         except ValueError:
             return self._reject(REJECT_REPLAY, message, role)
         self.accepted += 1
-        return Decision(ACCEPT, message, role, rule, plan)
+        return Decision(ACCEPT, message, role, rule, plan, consent)

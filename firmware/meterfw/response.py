@@ -71,10 +71,13 @@ class Responder:
             raise ValueError("only accepted commands are answered")
         command = decision.message
         rule = decision.rule
-        anchor = self.anchors.anchor(decision.role)
-        if anchor is None:
-            raise ValueError("no anchor for the requester's role")
-        requester_ka = bytes(anchor[_ANCHOR_KA])
+        if decision.consent is not None:  # a third party: its keys are in its consent, not an anchor
+            requester_ka = bytes(decision.consent.ka)
+        else:
+            anchor = self.anchors.anchor(decision.role)
+            if anchor is None:
+                raise ValueError("no anchor for the requester's role")
+            requester_ka = bytes(anchor[_ANCHOR_KA])
         recipient = bytes(command.originator)
         counter = command.counter
         code = command.message_code
