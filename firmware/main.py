@@ -71,6 +71,12 @@ def load_security():
     return GbcsEndpoint(pipeline, responder, execute, reject_log), None, commissioner
 
 
+def commissioned_identity(commissioner):
+    # What a commissioned board says of itself, kept instead of the Commissioner (see DeviceCore.identity).
+    device_id, ds_public_key, ka_public_key = commissioner.public_keys()
+    return device_id, ds_public_key, ka_public_key, commissioner.random_bytes is not None
+
+
 def write_role(role):
     # config.json's role, replaced atomically (write new, rename) like every other state of the board.
     config = read_config()
@@ -84,8 +90,15 @@ def commissioned(role):
     """Called by the core once commissioning FINISHes: the board's role, then its security, anew."""
     write_role(role)
     meterfw.unload("x509", "credentials")
-    endpoint, security_error, _ = load_security()
+    endpoint, security_error, commissioner = load_security()
+    if endpoint is not None:
+        _core.identity = commissioned_identity(commissioner)
+        _core.commissioner = None
+        meterfw.unload("commissioning")
     return endpoint, security_error
+
+
+_core = None
 
 
 async def forward_radio(core, radio, serial):
@@ -122,14 +135,36 @@ async def serve_serial(core, serial, radio):
             hal.break_to_repl()
 
 
+async def serve_home(core, home):
+    # The meter's in-home port: the consumer's side, where consents are granted and revoked.
+    decoder = framing.FrameDecoder()
+    while True:
+        data = await home.read()
+        for payload in decoder.feed(data):
+            answer = core.handle_home(payload, hal.ticks_ms(), hal.free_heap())
+            if answer is not None:
+                home.write(framing.encode(answer))
+
+
 async def main():
     info = hal.board_info()
     radio = hal.radio()
     serial = hal.serial()
+    global _core
     endpoint, security_error, commissioner = load_security()
+    identity = None
+    if endpoint is not None:  # commissioned: keep who it is, not the commissioning code
+        identity = commissioned_identity(commissioner)
+        commissioner = None
+        meterfw.unload("commissioning")
     core = DeviceCore(role_from_config(read_config()), __version__, info["board"], info["family"],
                       radio is not None, endpoint, security_error, commissioner, hal.unique_id(), commissioned)
+    core.identity = identity
+    _core = core
     tasks = []
+    home = hal.home()
+    if home is not None:
+        tasks.append(asyncio.create_task(serve_home(core, home)))
     if radio is not None:
         tasks.append(asyncio.create_task(forward_radio(core, radio, serial)))
     try:

@@ -180,7 +180,7 @@ def test_cli_smki_and_commission(tmp_path):
     result = meterlab("smki", "party", "smki", "--name", "SUPPLIER A", "--role", "supplier",
                       "--eui64", "90b3d51f30010000")
     assert result.returncode == 0, result.stderr
-    with board(tmp_path, "cli-board") as virtual:
+    with board(tmp_path, "cli-board", "rp2040", home=True) as virtual:
         result = meterlab("commission", virtual.url, "--role", "gsme", "--smki", "smki", "--device-ca", "batch",
                           "--dcc", "dcc")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -196,6 +196,19 @@ def test_cli_smki_and_commission(tmp_path):
         result = meterlab("supplier", "take-ownership", virtual.url, "--supplier", "90b3d51f30000002",
                           "--smki", "smki", "--dcc", "dcc")
         assert result.returncode == 1 and "not a supplier" in result.stderr
+        # the consumer, at the meter's in-home port
+        assert meterlab("smki", "party", "smki", "--name", "ENERGY APP", "--role", "other",
+                        "--eui64", "90b3d51f30070000").returncode == 0
+        result = meterlab("consent", "grant", virtual.home_url, "--party", "90b3d51f30070000", "--months", "3",
+                          "--days", "30", "--smki", "smki")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "ENERGY APP (90b3d51f30070000) may read 3 months of readings for 30 days" in result.stdout
+        result = meterlab("consent", "list", virtual.home_url)
+        assert "1 consents" in result.stdout and "90b3d51f30070000  3 months" in result.stdout
+        result = meterlab("consent", "grant", virtual.url, "--party", "90b3d51f30070000", "--smki", "smki")
+        assert result.returncode == 1 and "unknown request kind" in result.stderr  # not over the WAN side
+        assert meterlab("consent", "revoke", virtual.home_url, "--party", "90b3d51f30070000").returncode == 0
+        assert "0 consents" in meterlab("consent", "list", virtual.home_url).stdout
     with board(tmp_path, "cli-board-2") as virtual:
         result = meterlab("commission", virtual.url, "--role", "esme", "--smki", "smki", "--device-ca", "batch",
                           "--dcc", "dcc")

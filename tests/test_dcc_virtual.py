@@ -28,7 +28,10 @@ def system(tmp_path_factory):
     supplier = Party.create(smki, "SUPPLIER A", roles.SUPPLIER, bytes.fromhex("90b3d51f30010000"), PASSPHRASE)
     dno = Party.create(smki, "DNO", roles.NETWORK_OPERATOR, bytes.fromhex("90b3d51f30020000"), PASSPHRASE)
     device_ca = smki.create_device_ca("site", 2, shares)
-    boards = [VirtualBoard(home / f"meter{n}", board="esp32", log=open(home / f"meter{n}.log", "w")) for n in (1, 2)]
+    # An ESP32 DevKitC and a Pico. The consent test uses the Pico: granting a consent loads the
+    # certificate reader beside everything else, more than the DevKitC's 108 KiB heap holds (README, RAM).
+    boards = [VirtualBoard(home / f"meter{n}", board=name, log=open(home / f"meter{n}.log", "w"), home=True)
+              for n, name in ((1, "esp32"), (2, "rp2040"))]
     dcc = csp = None
     try:
         endpoints = {}
@@ -108,12 +111,10 @@ def test_csp_reconnects_when_a_board_link_drops(system):
     assert dcc.submit(command_request(supplier, meter, READ, b"")).reason == pipeline.ACCEPT
 
 
-def test_third_party_reads_only_with_the_consent_the_meter_holds(system, tmp_path_factory):
+def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
     import time
 
-    from meterfw import store
-    from meterfw.consent import ConsentStore
-    from meterlab.boards.provision import security_storage
+    from meterlab.client import BoardRefused
     from meterlab.smki.parties import Party
 
     dcc, meter = system["dcc"], system["meters"][1]
@@ -122,27 +123,50 @@ def test_third_party_reads_only_with_the_consent_the_meter_holds(system, tmp_pat
     dcc.users[third.eui64] = third  # a DCC user from now on
     no_consent = dcc.submit(command_request(third, meter, READ, b"\x03"))
     assert (no_consent.status, no_consent.reason) == (ROUTED, pipeline.REJECT_UNKNOWN_ORIGINATOR)
-    # The consumer grants 3 months for an hour. Until the meter's in-home port takes grants, the test
-    # writes the consent record onto the stopped board's flash, as the port will.
+    organisation = dcc.smki.certificate("organisation-ca")
+    certificates = (organisation, third.certificate("meter-ds"), third.certificate("meter-ka"))
+    in_an_hour = int(time.time()) + 3600
+    # nobody on the WAN side can grant one: the meter's serial port (the CSP's way in) does not serve it
     system["csp"].close()
-    board.stop()
-    ConsentStore(security_storage(board.state_dir), time.time).grant(
-        third.eui64, third.keys.public_key("meter-ds"), third.keys.public_key("meter-ka"), 3, int(time.time()) + 3600)
-    board.deploy = False
-    board.start()
-    system["csp"].endpoints[meter] = board.url
+    with BoardConnection(board.url, timeout=30.0) as connection:
+        with pytest.raises(BoardRefused, match="unknown request kind"):
+            BoardClient(connection).consent_grant(3, in_an_hour, *certificates)
+    with BoardConnection(board.home_url, timeout=30.0) as home:
+        consumer = BoardClient(home)
+        assert consumer.ping().role == "esme"
+        supplier = system["supplier"]
+        with pytest.raises(BoardRefused, match="wrong role in the DS certificate"):
+            consumer.consent_grant(3, in_an_hour, organisation, supplier.certificate("meter-ds"),
+                                   supplier.certificate("meter-ka"))
+        with pytest.raises(BoardRefused, match="1 to 13 months"):
+            consumer.consent_grant(14, in_an_hour, *certificates)
+        with pytest.raises(BoardRefused, match="unknown request kind"):
+            consumer.gbcs(b"\xdd\x00")  # and the in-home port carries no commands
+        assert consumer.consent_grant(3, in_an_hour, *certificates) == third.eui64
+        assert consumer.consents() == [(third.eui64, 3, in_an_hour, 0)]
+
     result = dcc.submit(command_request(third, meter, READ, b"\x03"))
     assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT)
     response = gbcs.parse(result.response)
     device = dcc.register.device(meter)
     z = third.keys.exchange("meter-ka", commands.device_keys(device)[2])
     assert gbcs.verify_mac(response, z) and gbcs.decrypt_content(z, response)[:1] == b"\x00"
-    assert dcc.submit(command_request(third, meter, READ, b"\x04")).reason == pipeline.REJECT_CONSENT_SCOPE
-    refused = dcc.submit(command_request(third, meter, TARIFF, b"t"))
-    assert refused.status == REFUSED and "other may not send 0x0019" in refused.detail
-    # what the DCC carried back was ciphertext and tag only; only the third party's Z opens it
-    plaintext = gbcs.decrypt_content(z, response)
-    assert len(response.payload) == len(plaintext) + gbcs.MAC_SIZE
+    # what the DCC carried back was ciphertext and tag only; the ACB's Z does not open it
+    assert len(response.payload) == len(gbcs.decrypt_content(z, response)) + gbcs.MAC_SIZE
     acb_z = dcc.acb.keys.exchange("meter-ka", commands.device_keys(device)[2])
     with pytest.raises(ValueError):
         gbcs.decrypt_content(acb_z, response)
+    assert dcc.submit(command_request(third, meter, READ, b"\x04")).reason == pipeline.REJECT_CONSENT_SCOPE
+    refused = dcc.submit(command_request(third, meter, TARIFF, b"t"))
+    assert refused.status == REFUSED and "other may not send 0x0019" in refused.detail
+
+    system["csp"].close()
+    with BoardConnection(board.home_url, timeout=30.0) as home:
+        consumer = BoardClient(home)
+        consumer.consent_grant(3, int(time.time()) - 1, *certificates)  # renewed, already expired
+    assert dcc.submit(command_request(third, meter, READ, b"\x01")).reason == pipeline.REJECT_NO_CONSENT
+    system["csp"].close()
+    with BoardConnection(board.home_url, timeout=30.0) as home:
+        BoardClient(home).consent_revoke(third.eui64)
+        assert BoardClient(home).consents() == []
+    assert dcc.submit(command_request(third, meter, READ, b"\x01")).reason == pipeline.REJECT_UNKNOWN_ORIGINATOR

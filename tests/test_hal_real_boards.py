@@ -745,8 +745,8 @@ def names_main_uses():
 
 
 def test_main_uses_the_documented_hal_names():
-    assert names_main_uses() == ["board_info", "break_to_repl", "free_heap", "radio", "random_bytes", "run", "serial",
-                                 "ticks_ms", "unique_id"]
+    assert names_main_uses() == ["board_info", "break_to_repl", "free_heap", "home", "radio", "random_bytes", "run",
+                                 "serial", "ticks_ms", "unique_id"]
 
 
 # Hardware IDs and random sources. ESP32: the 6-byte base MAC as an EUI-64 (FF FE inserted); RP2040: the

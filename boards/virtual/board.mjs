@@ -17,6 +17,8 @@
 //   node board.mjs --state DIR --heap BYTES --listen HOST:PORT [--board NAME] [--family esp32|rp2040]
 //                  [--radio HOST:PORT --mac aa:bb:cc:dd:ee:ff] [--uid 16-HEX-DIGITS]
 //                  [--no-rng yes]   (a board without a usable random source: its keys are injected)
+//                  [--home-listen HOST:PORT]   (the meter's in-home port: the consumer's side, where
+//                  consents are granted; a second loopback TCP port, framed like the serial port, no REPL)
 //   node board.mjs --state DIR --heap BYTES --test MODULE     (run firmware tests, then exit; see runTests)
 //   node board.mjs --state DIR --heap BYTES --script FILE     (run an async script, then exit; see runScript)
 // Any mode also takes --power-cut-after-writes N: the power fails just before the Nth change this
@@ -442,6 +444,9 @@ class Board {
     this.vm = null;
     this.firmwareInput = [];   // Buffers waiting for the firmware to read them
     this.firmwareReader = null;
+    this.home = args["home-listen"] ? new SerialPort((data) => this.onHomeInput(data)) : null;
+    this.homeInput = [];
+    this.homeReader = null;
     this.replInput = [];       // bytes that arrived while the board was busy booting
     this.rawLineLength = 0;
     this.rawPasteProbe = null;
@@ -464,7 +469,13 @@ class Board {
       }
     }, PARENT_CHECK_MS).unref();
     const radio = this.radio ? ` radio=${this.args.mac}` : "";
-    process.stdout.write(`${READY_PREFIX} serial=socket://${address.address}:${address.port}${radio}\n`);
+    let home = "";
+    if (this.home) {
+      const [homeHost, homePort] = hostPort(this.args["home-listen"]);
+      const homeAddress = await this.home.listen(homeHost, homePort);
+      home = ` home=socket://${homeAddress.address}:${homeAddress.port}`;
+    }
+    process.stdout.write(`${READY_PREFIX} serial=socket://${address.address}:${address.port}${radio}${home}\n`);
   }
 
   output(bytes) {
@@ -571,7 +582,7 @@ class Board {
       info: () => JSON.stringify({
         board: board.args.board, family: board.args.family, heap: board.args.heap,
         mac: board.radio ? board.args.mac : null, uid: board.args.uid || null, virtual: true,
-        rng: board.args["no-rng"] !== "yes",
+        rng: board.args["no-rng"] !== "yes", home: Boolean(board.home),
       }),
       // The board's hardware RNG.
       random_hex: (n) => crypto.randomBytes(n).toString("hex"),
@@ -600,6 +611,16 @@ class Board {
       serial_write: (hex) => {
         if (current()) board.serial.write(Buffer.from(hex, "hex"));
       },
+      home_read: () => {
+        if (!current() || !board.home) return new Promise(() => {});
+        if (board.homeInput.length) return Promise.resolve(new Uint8Array(Buffer.concat(board.homeInput.splice(0))));
+        return new Promise((resolve) => {
+          board.homeReader = resolve;
+        });
+      },
+      home_write: (hex) => {
+        if (current() && board.home) board.home.write(Buffer.from(hex, "hex"));
+      },
       radio_send: (peerHex, dataHex) => {
         if (!current()) return Promise.resolve(RADIO_STATUS_LOST);
         if (!board.radio) throw new Error("this virtual board has no radio (start it with --radio)");
@@ -622,6 +643,16 @@ class Board {
       return new Uint8Array(chunk.subarray(0, cut + 1));
     }
     return new Uint8Array(chunk);
+  }
+
+  // The in-home port: everything goes to the firmware (there is no REPL on it); kept while it runs.
+  onHomeInput(data) {
+    this.homeInput.push(Buffer.from(data));
+    if (this.homeReader) {
+      const resolve = this.homeReader;
+      this.homeReader = null;
+      resolve(new Uint8Array(Buffer.concat(this.homeInput.splice(0))));
+    }
   }
 
   onSerialInput(data) {

@@ -6,6 +6,7 @@
 #   ticks_ms(), free_heap()       clock and RAM, passed into the core (which reads neither itself)
 #   random_bytes(n)               n bytes from the board's RNG, or None when it has no usable one
 #   unique_id()                   the board's 8-byte hardware ID (the default device ID at commissioning)
+#   home() -> port or None        the meter's in-home port, where the consumer grants consents
 #   run(coro)                     run the firmware's main coroutine as the board does
 #   break_to_repl()               leave the firmware for the REPL (a 0x03 arrived on the serial port)
 import sys

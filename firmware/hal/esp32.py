@@ -3,8 +3,8 @@ import asyncio
 
 from micropython import const
 
-from hal.realboard import (break_to_repl, describe, free_heap, load_description, random_bytes, serial,  # noqa: F401
-                           ticks_ms)
+from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, random_bytes,  # noqa: F401
+                           serial, ticks_ms)
 
 _MAX_PEERS = const(16)  # ESP-NOW allows 20 peers (fewer when encrypted); keep headroom
 _BROADCAST = b"\xff" * 6

@@ -29,6 +29,12 @@ def random_bytes(n):
         return None
 
 
+def home():
+    # The in-home port (consents) is not wired on real boards yet: there a button press will confirm
+    # a consent offered over the serial port. Until then, None: no consent can be granted.
+    return None
+
+
 def ticks_ms():
     return time.ticks_ms()
 

@@ -7,8 +7,8 @@ import asyncio
 import machine
 from micropython import const
 
-from hal.realboard import (break_to_repl, describe, free_heap, load_description, random_bytes, serial,  # noqa: F401
-                           ticks_ms)
+from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, random_bytes,  # noqa: F401
+                           serial, ticks_ms)
 from meterfw import framing
 
 _ADDRESS_BYTES = const(6)

@@ -70,7 +70,17 @@ class Radio:
         return binascii.unhexlify(frame.src), bytes(frame.data)
 
 
+class HomePort:
+    # The meter's in-home port (the consumer's side): framed like the serial port, no REPL on it.
+    async def read(self):
+        return bytes(await vboard.home_read())
+
+    def write(self, data):
+        vboard.home_write(binascii.hexlify(data).decode())
+
+
 _serial = Serial()
+_home = HomePort() if _INFO.get("home") else None
 _radio = Radio(_INFO["mac"].replace(":", "")) if _INFO["mac"] else None
 
 
@@ -80,6 +90,10 @@ def serial():
 
 def radio():
     return _radio
+
+
+def home():
+    return _home
 
 
 def break_to_repl():

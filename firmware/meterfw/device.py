@@ -33,6 +33,9 @@ class DeviceCore:
         self.commissioner = commissioner
         self.hardware_id = bytes(hardware_id)
         self.on_commissioned = on_commissioned
+        # A board commissioned at boot keeps no Commissioner (its code is RAM the pipeline needs): only
+        # (device ID, DS public key, KA public key, has RNG), to say who it is and refuse the rest.
+        self.identity = None
         self.rejected = 0
 
     def handle(self, payload, now_ms, free_heap):
@@ -94,6 +97,8 @@ class DeviceCore:
 
     def _commissioning(self, kind, payload):
         commissioner = self.commissioner
+        if commissioner is None and self.identity is not None:
+            return self._commissioned(kind, payload)
         if commissioner is None:
             return self._refuse(kind, self.security_error)[0]
         if kind == link.IDENTIFY:
@@ -152,3 +157,75 @@ class DeviceCore:
             return link.commission_reply(step, link.STATUS_REFUSED, error.reason.encode())
         except Exception as error:  # a flash that fails: say so rather than crash the board
             return link.commission_reply(step, link.STATUS_REFUSED, ("internal error: %r" % (error,)).encode())
+
+    def _commissioned(self, kind, payload):
+        device_id, ds, ka, has_rng = self.identity
+        if kind == link.IDENTIFY:
+            if len(payload) != 1:
+                return self._refuse(kind, link.ERR_MALFORMED)[0]
+            return link.identity(2, has_rng, self.hardware_id, (device_id, ds, ka))  # 2: COMMISSIONED
+        reason = b"already commissioned: anchors change only through signed CS02b commands"
+        if kind == link.COMMISSION:
+            step = payload[1] if len(payload) > 1 else 0
+            return link.commission_reply(step, link.STATUS_REFUSED, reason)
+        return link.keys_reply(link.STATUS_REFUSED, reason)
+
+    # ------------------------------------------------------------------------------- in-home port
+
+    def handle_home(self, payload, now_ms, free_heap):
+        """The answer to a request on the meter's in-home port (the consumer's side): who the meter is,
+        and consents. Nothing else is served there; consents are served nowhere else."""
+        if not payload:
+            return None
+        kind = payload[0]
+        if kind == link.PING:
+            return self.handle(payload, now_ms, free_heap)[0]
+        if kind not in (link.CONSENT_GRANT, link.CONSENT_REVOKE, link.CONSENTS):
+            return self._refuse(kind, link.ERR_UNKNOWN_KIND)[0]
+        if self.endpoint is None or getattr(self.endpoint.pipeline, "consents", None) is None:
+            return self._refuse(kind, self.security_error or link.ERR_NOT_COMMISSIONED)[0]
+        consents = self.endpoint.pipeline.consents
+        body = bytes(payload[1:])
+        try:
+            if kind == link.CONSENTS:
+                if body:
+                    raise ValueError("malformed request")
+                return link.consent_reply(link.STATUS_DONE, b"".join(
+                    c.party_id + bytes((c.months,)) + c.expires.to_bytes(4, "big") + c.counter.to_bytes(8, "big")
+                    for c in consents.consents()))
+            if kind == link.CONSENT_REVOKE:
+                if len(body) != 8:
+                    raise ValueError("malformed request")
+                if not consents.revoke(body):
+                    raise ValueError("no consent for that party")
+                return link.consent_reply(link.STATUS_DONE, body)
+            return link.consent_reply(link.STATUS_DONE, self._grant(consents, body))
+        except ValueError as error:
+            return link.consent_reply(link.STATUS_REFUSED, str(error).encode())
+        except Exception as error:  # a flash that fails: say so rather than crash the board
+            return link.consent_reply(link.STATUS_REFUSED, ("internal error: %r" % (error,)).encode())
+
+    def _grant(self, consents, body):
+        import meterfw
+        from meterfw import roles
+
+        if len(body) < 5:
+            raise ValueError("malformed request")
+        months = body[0]
+        expires = int.from_bytes(body[1:5], "big")
+        try:
+            ca, ds, ka = link.split_length_prefixed(body[5:], 3)
+        except link.LinkError as error:
+            raise ValueError("malformed request: " + str(error))
+        root = self.endpoint.pipeline.anchors.anchor(roles.ROOT)
+        from meterfw import credentials
+
+        try:
+            party_id, ds_key, ka_key = credentials.check_party(roles.OTHER, ca, ds, ka, root[1])
+        except credentials.CredentialError as error:
+            raise ValueError("third party's certificates: " + error.reason)
+        finally:
+            credentials = None
+            meterfw.unload("credentials", "x509")
+        consents.grant(party_id, ds_key, ka_key, months, expires)
+        return party_id

@@ -21,6 +21,10 @@ INJECT = const(0x07)  # body: device ID (8) || MAC suite (1) || DS private key (
 KEYS = const(0x85)  # answer to KEYGEN and INJECT: status (1) || DS key (64) || KA key (64), or || reason
 COMMISSION = const(0x06)  # body: step (1) || step body (see commission_* below)
 COMMISSION_REPLY = const(0x86)  # body: step (1) || status (1) || FINISH: signature (64); refused: reason
+CONSENT_GRANT = const(0x50)  # in-home port only: months (1) || expires (4) || CA, DS, KA certificates
+CONSENT_REVOKE = const(0x51)  # in-home port only: party ID (8)
+CONSENTS = const(0x52)  # in-home port only: body empty
+CONSENT_REPLY = const(0xD0)  # status (1) || grant: party ID; list: n x (party ID, months, expires, counter)
 REJECTS = const(0x03)  # body: empty
 REJECTS_REPLY = const(0x83)  # body: total logged (4) || n (1) || n entries, oldest first (see rejects())
 PONG = const(0x81)  # body: nonce (4) || free heap (4) || uptime ms (4) || role, version, board, family
@@ -235,9 +239,13 @@ def commission_reply(step, status, body):
     return bytes((COMMISSION_REPLY, step, status)) + body
 
 
+def consent_reply(status, body):
+    return bytes((CONSENT_REPLY, status)) + body
+
+
 def parse_status_reply(payload, kind, step=None):
-    """(status, body) of a KEYS or COMMISSION_REPLY; a refusal's body is its reason (str)."""
-    head = 2 if kind == KEYS else 3
+    """(status, body) of a KEYS, CONSENT_REPLY or COMMISSION_REPLY; a refusal's body is its reason (str)."""
+    head = 3 if kind == COMMISSION_REPLY else 2
     if len(payload) < head or payload[0] != kind or (step is not None and payload[1] != step):
         raise LinkError("not the expected commissioning answer")
     status = payload[head - 1]

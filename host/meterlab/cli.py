@@ -18,7 +18,7 @@ def cmd_virtual_start(args):
 
     board = VirtualBoard(
         args.state, role=args.role, board=args.board, listen=args.listen, radio=args.radio,
-        mac=args.mac, deploy=not args.no_deploy,
+        mac=args.mac, deploy=not args.no_deploy, home=args.home,
     )
     return run_foreground(board)
 
@@ -357,6 +357,45 @@ def cmd_dcc_alarms(args):
     return 0
 
 
+def cmd_consent(args):
+    import time as _time
+
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    with BoardConnection(args.home_url, timeout=args.timeout) as connection:
+        client = BoardClient(connection)
+        if args.consent_command == "list":
+            entries = client.consents()
+            print(f"{args.home_url}: {len(entries)} consents")
+            for party, months, expires, counter in entries:
+                print(f"  {party.hex()}  {months} months of readings  until "
+                      f"{_time.strftime('%Y-%m-%d %H:%M:%S', _time.gmtime(expires))}Z  (last counter {counter})")
+            return 0
+        try:
+            party = bytes.fromhex(args.party)
+        except ValueError:
+            party = b""
+        if len(party) != 8:
+            raise CommandError("--party is 16 hex digits")
+        if args.consent_command == "revoke":
+            client.consent_revoke(party)
+            print(f"{args.home_url}: consent of {party.hex()} revoked")
+            return 0
+        from meterlab.smki.authority import Smki
+        from meterlab.smki.parties import Party
+
+        passphrase = _smki_passphrase()
+        smki = Smki.open(args.smki, passphrase)
+        third = Party.load(smki, party.hex(), passphrase)
+        expires = int(_time.time() + args.days * 86400)
+        client.consent_grant(args.months, expires, smki.certificate("organisation-ca"),
+                             third.certificate("meter-ds"), third.certificate("meter-ka"))
+        print(f"{args.home_url}: {third.name} ({party.hex()}) may read {args.months} months of readings for "
+              f"{args.days:g} days")
+    return 0
+
+
 def cmd_bench(args):
     import importlib
     import json
@@ -401,6 +440,8 @@ def build_parser():
     start.add_argument("--mac", help="radio MAC for a new board (default: random, kept in DIR)")
     start.add_argument("--no-deploy", action="store_true",
                        help="boot what is on the flash instead of deploying the repository's firmware")
+    start.add_argument("--home", action="store_true",
+                       help="open the meter's in-home port too (where the consumer grants consents)")
     start.set_defaults(handler=cmd_virtual_start)
 
     radio = virtual_commands.add_parser(
@@ -504,6 +545,23 @@ def build_parser():
     alarms = dcc_commands.add_parser("alarms", help="anomaly alarms and what sits in quarantine")
     alarms.add_argument("dcc", metavar="DIR", help="the DCC's folder")
     alarms.set_defaults(handler=cmd_dcc_alarms)
+
+    consent = commands.add_parser("consent", help="the consumer's consents, at the meter's in-home port")
+    consent_commands = consent.add_subparsers(dest="consent_command", required=True, metavar="COMMAND")
+    grant = consent_commands.add_parser("grant", help="let a third party read consumption")
+    grant.add_argument("home_url", help="the meter's in-home port (a virtual board started with --home)")
+    grant.add_argument("--party", required=True, metavar="EUI64", help="the third party (a party of the SMKI)")
+    grant.add_argument("--months", type=int, default=13, help="months of history it may read (1-13)")
+    grant.add_argument("--days", type=float, default=365, help="how long the consent lasts")
+    grant.add_argument("--smki", required=True, metavar="DIR", help="where the party's certificates are")
+    revoke = consent_commands.add_parser("revoke", help="withdraw a third party's consent")
+    revoke.add_argument("home_url")
+    revoke.add_argument("--party", required=True, metavar="EUI64")
+    listing = consent_commands.add_parser("list", help="the consents the meter holds")
+    listing.add_argument("home_url")
+    for sub in (grant, revoke, listing):
+        sub.add_argument("--timeout", type=float, default=30.0)
+        sub.set_defaults(handler=cmd_consent)
 
     bench = commands.add_parser("bench", help="benchmarks (JSON results), not tests")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")

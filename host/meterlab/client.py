@@ -126,6 +126,31 @@ class BoardClient:
             raise BoardRefused(f"{self.connection.url}: {reply}")
         return reply
 
+    # ------------------------------------------------------------------- the in-home port: consents
+
+    def _consent(self, payload, timeout):
+        answer = self._request(payload, link.CONSENT_REPLY, timeout)
+        status, body = link.parse_status_reply(answer, link.CONSENT_REPLY)
+        if status != link.STATUS_DONE:
+            raise BoardRefused(f"{self.connection.url}: {body}")
+        return body
+
+    def consent_grant(self, months, expires, ca_certificate, ds_certificate, ka_certificate, timeout=None):
+        """Grant a third party (named by its certificates) months of readings until expires (the meter's
+        time, seconds); its party ID. Only on the meter's in-home port."""
+        body = bytes((months,)) + expires.to_bytes(4, "big") + link.lengths_prefixed(
+            ca_certificate, ds_certificate, ka_certificate)
+        return self._consent(bytes((link.CONSENT_GRANT,)) + body, timeout)
+
+    def consent_revoke(self, party_id, timeout=None):
+        self._consent(bytes((link.CONSENT_REVOKE,)) + bytes(party_id), timeout)
+
+    def consents(self, timeout=None):
+        """[(party ID, months, expires, counter)] the meter holds."""
+        body = self._consent(bytes((link.CONSENTS,)), timeout)
+        return [(body[at:at + 8], body[at + 8], int.from_bytes(body[at + 9:at + 13], "big"),
+                 int.from_bytes(body[at + 13:at + 21], "big")) for at in range(0, len(body), 21)]
+
     def rejects(self, timeout=None):
         """(rejects logged since the firmware started, the last few as (reason, originator or None,
         message code or None, counter or None), oldest first)."""

@@ -27,6 +27,7 @@ READY_PREFIX = "meterlab-virtual-board ready"
 READY_TIMEOUT_S = 60
 ROLES = ("esme", "gsme", "chf")
 _READY_RE = re.compile(r"serial=(socket://\S+)")
+_HOME_READY_RE = re.compile(r"home=(socket://\S+)")
 _RADIO_READY_RE = re.compile(r"virtual radio listening on (\S+?),")
 
 
@@ -179,7 +180,7 @@ class VirtualBoard:
     Used by the CLI (foreground) and by tests and the demo (background)."""
 
     def __init__(self, state_dir, *, role=None, board="esp32", listen="127.0.0.1:0", radio=None,
-                 mac=None, deploy=True, log=None, power_cut_after_writes=None, rng=True):
+                 mac=None, deploy=True, log=None, power_cut_after_writes=None, rng=True, home=False):
         self.state_dir = Path(state_dir)
         self.role = role
         self.board = load_board(board)
@@ -191,6 +192,8 @@ class VirtualBoard:
         # Test hook: the power fails just before the board's Nth change to its flash (see board.mjs).
         self.power_cut_after_writes = power_cut_after_writes
         self.rng = rng  # False: a board without a usable random source (commissioning injects its keys)
+        self.home = home  # True: open the meter's in-home port (consents); its URL is home_url
+        self.home_url = None
         self.process = None
         self.url = None
         self.mac = None
@@ -215,12 +218,14 @@ class VirtualBoard:
             command += ["--radio", self.radio, "--mac", self.mac]
         if not self.rng:
             command += ["--no-rng", "yes"]
+        if self.home:
+            command += ["--home-listen", "127.0.0.1:0"]
         if self.power_cut_after_writes is not None:
             command += ["--power-cut-after-writes", str(self.power_cut_after_writes)]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self.log, text=True, stdin=subprocess.DEVNULL,
         )
-        self.url = self._wait_ready()
+        self.url, self.home_url = self._wait_ready()
         self._register()
         return self.url
 
@@ -242,7 +247,8 @@ class VirtualBoard:
             self.kill()
             detail = "".join(lines).strip() or f"exit code {self.process.returncode}"
             raise VirtualBoardError(f"virtual board in {self.state_dir} did not start: {detail}")
-        return _READY_RE.search(found[0]).group(1)
+        home = _HOME_READY_RE.search(found[0])
+        return _READY_RE.search(found[0]).group(1), home.group(1) if home else None
 
     def _register(self):
         folder = runtime_dir()
@@ -342,8 +348,9 @@ def run_foreground(board):
     url = board.start()
     role = board.role or "(role from its flash)"
     radio = f", radio {board.radio} as {board.mac}" if board.radio else ""
-    print(f"virtual {role} board ({board.board['board']}) on {url}{radio}; flash in {board.state_dir / 'flash'}",
-          flush=True)
+    home = f", in-home port {board.home_url}" if board.home_url else ""
+    print(f"virtual {role} board ({board.board['board']}) on {url}{radio}{home}; flash in "
+          f"{board.state_dir / 'flash'}", flush=True)
     print(f"  mpremote connect {url} repl      # Ctrl-C there drops the firmware to the REPL", flush=True)
     try:
         code = board.wait()
