@@ -94,7 +94,7 @@ def commissioned(role):
     if endpoint is not None:
         _core.identity = commissioned_identity(commissioner)
         _core.commissioner = None
-        meterfw.unload("commissioning")
+        meterfw.unload("commissioning", "device_commissioning")
     return endpoint, security_error
 
 
@@ -156,7 +156,7 @@ async def main():
     if endpoint is not None:  # commissioned: keep who it is, not the commissioning code
         identity = commissioned_identity(commissioner)
         commissioner = None
-        meterfw.unload("commissioning")
+        meterfw.unload("commissioning", "device_commissioning")
     core = DeviceCore(role_from_config(read_config()), __version__, info["board"], info["family"],
                       radio is not None, endpoint, security_error, commissioner, hal.unique_id(), commissioned)
     core.identity = identity

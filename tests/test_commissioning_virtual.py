@@ -4,7 +4,8 @@ Boards refuse anchors whose certificates fail the meter's checks, refuse to be c
 a board without a random source gets its keys injected (and one with a source refuses injection)."""
 import pytest
 
-from meterfw import commissioning, link, roles, store
+from meterfw import commissioning, roles, store
+from meterfw import link_host as link
 from meterlab.boards.descriptions import load_board
 from meterlab.boards.provision import security_storage
 from meterlab.boards.virtual import VirtualBoard

@@ -56,7 +56,8 @@ import pytest
 # Imported before any fake `micropython` module exists, so they keep their CPython const() for good.
 import meterfw
 import meterfw.device  # noqa: F401  (main.py imports it; keep it out of reach of the fakes)
-from meterfw import framing, link
+from meterfw import framing
+from meterfw import link_host as link
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FIRMWARE_DIR = REPO / "firmware"

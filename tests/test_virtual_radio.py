@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from meterfw import link
+from meterfw import link_host as link
 from meterlab.boards.radio import RadioClient
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient, BoardRefused

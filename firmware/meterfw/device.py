@@ -101,62 +101,10 @@ class DeviceCore:
             return self._commissioned(kind, payload)
         if commissioner is None:
             return self._refuse(kind, self.security_error)[0]
-        if kind == link.IDENTIFY:
-            if len(payload) != 1:
-                return self._refuse(kind, link.ERR_MALFORMED)[0]
-            return link.identity(commissioner.state, commissioner.random_bytes is not None, self.hardware_id,
-                                 commissioner.public_keys())
-        from meterfw import commissioning, store
+        # The commissioning requests' code is loaded only on a board that is not commissioned yet.
+        from meterfw import device_commissioning
 
-        if kind in (link.KEYGEN, link.INJECT):
-            expected = 10 if kind == link.KEYGEN else 74
-            if len(payload) != expected or payload[9] >= len(store.SUITES):
-                return link.keys_reply(link.STATUS_REFUSED, b"malformed request")
-            device_id = bytes(payload[1:9])
-            suite = store.SUITES[payload[9]]
-            try:
-                if kind == link.KEYGEN:
-                    ds, ka = commissioner.keygen(device_id, suite)
-                else:
-                    ds, ka = commissioner.inject(device_id, suite, bytes(payload[10:42]), bytes(payload[42:74]))
-            except commissioning.CommissioningError as error:
-                return link.keys_reply(link.STATUS_REFUSED, error.reason.encode())
-            except Exception as error:  # a flash that fails: say so rather than crash the board
-                return link.keys_reply(link.STATUS_REFUSED, ("internal error: %r" % (error,)).encode())
-            return link.keys_reply(link.STATUS_DONE, ds + ka)
-        if len(payload) < 2:
-            return self._refuse(kind, link.ERR_MALFORMED)[0]
-        step = payload[1]
-        body = bytes(payload[2:])
-        try:
-            if step == link.STEP_ROOT:
-                if len(body) != 64:
-                    raise commissioning.CommissioningError("the root anchor is a 64-byte public key")
-                commissioner.install_root(body)
-                return link.commission_reply(step, link.STATUS_DONE, b"")
-            if step == link.STEP_ANCHOR:
-                if not body:
-                    raise commissioning.CommissioningError("malformed anchor step")
-                try:
-                    ca, ds, ka = link.split_length_prefixed(body[1:], 3)
-                except link.LinkError as error:
-                    raise commissioning.CommissioningError("malformed anchor step: " + str(error))
-                commissioner.install_anchor(body[0], ca, ds, ka)
-                return link.commission_reply(step, link.STATUS_DONE, b"")
-            if step == link.STEP_FINISH:
-                if len(body) != 1 or body[0] >= len(commissioning.BOARD_ROLES):
-                    raise commissioning.CommissioningError("FINISH names no board role")
-                signature = commissioner.finish()
-                role = commissioning.BOARD_ROLES[body[0]]
-                if self.on_commissioned is not None:
-                    self.endpoint, self.security_error = self.on_commissioned(role)
-                self.role = role
-                return link.commission_reply(step, link.STATUS_DONE, signature)
-            raise commissioning.CommissioningError("unknown commissioning step")
-        except commissioning.CommissioningError as error:
-            return link.commission_reply(step, link.STATUS_REFUSED, error.reason.encode())
-        except Exception as error:  # a flash that fails: say so rather than crash the board
-            return link.commission_reply(step, link.STATUS_REFUSED, ("internal error: %r" % (error,)).encode())
+        return device_commissioning.handle(self, commissioner, kind, payload)
 
     def _commissioned(self, kind, payload):
         device_id, ds, ka, has_rng = self.identity
@@ -184,48 +132,11 @@ class DeviceCore:
             return self._refuse(kind, link.ERR_UNKNOWN_KIND)[0]
         if self.endpoint is None or getattr(self.endpoint.pipeline, "consents", None) is None:
             return self._refuse(kind, self.security_error or link.ERR_NOT_COMMISSIONED)[0]
-        consents = self.endpoint.pipeline.consents
-        body = bytes(payload[1:])
-        try:
-            if kind == link.CONSENTS:
-                if body:
-                    raise ValueError("malformed request")
-                return link.consent_reply(link.STATUS_DONE, b"".join(
-                    c.party_id + bytes((c.months,)) + c.expires.to_bytes(4, "big") + c.counter.to_bytes(8, "big")
-                    for c in consents.consents()))
-            if kind == link.CONSENT_REVOKE:
-                if len(body) != 8:
-                    raise ValueError("malformed request")
-                if not consents.revoke(body):
-                    raise ValueError("no consent for that party")
-                return link.consent_reply(link.STATUS_DONE, body)
-            return link.consent_reply(link.STATUS_DONE, self._grant(consents, body))
-        except ValueError as error:
-            return link.consent_reply(link.STATUS_REFUSED, str(error).encode())
-        except Exception as error:  # a flash that fails: say so rather than crash the board
-            return link.consent_reply(link.STATUS_REFUSED, ("internal error: %r" % (error,)).encode())
-
-    def _grant(self, consents, body):
         import meterfw
-        from meterfw import roles
-
-        if len(body) < 5:
-            raise ValueError("malformed request")
-        months = body[0]
-        expires = int.from_bytes(body[1:5], "big")
-        try:
-            ca, ds, ka = link.split_length_prefixed(body[5:], 3)
-        except link.LinkError as error:
-            raise ValueError("malformed request: " + str(error))
-        root = self.endpoint.pipeline.anchors.anchor(roles.ROOT)
-        from meterfw import credentials
+        from meterfw import device_home  # rare: loaded for the request, unloaded after it
 
         try:
-            party_id, ds_key, ka_key = credentials.check_party(roles.OTHER, ca, ds, ka, root[1])
-        except credentials.CredentialError as error:
-            raise ValueError("third party's certificates: " + error.reason)
+            return device_home.handle(self, kind, bytes(payload[1:]))
         finally:
-            credentials = None
-            meterfw.unload("credentials", "x509")
-        consents.grant(party_id, ds_key, ka_key, months, expires)
-        return party_id
+            device_home = None
+            meterfw.unload("device_home")

@@ -1,5 +1,7 @@
 # The board protocol: what the host and a board say to each other inside one serial frame
-# (meterfw.framing delimits and checks the frames). A payload is kind (1 byte) || body. A request's
+# (meterfw.framing delimits and checks the frames). This module is the board's side: the kinds and
+# what a board encodes; meterfw.link_host adds what only the host needs (its requests, the decoders of
+# the board's answers), so a board's RAM holds none of it. A payload is kind (1 byte) || body. A request's
 # answer has the request's kind with the high bit set; a board that cannot serve a request answers
 # ERROR with the request's kind and a reason code. The host imports this module too, so there is one
 # encoder/decoder of the protocol.
@@ -42,14 +44,6 @@ ERR_TOO_LONG = const(4)
 ERR_NOT_COMMISSIONED = const(5)
 ERR_STATE_DAMAGED = const(6)
 
-REASONS = {
-    ERR_UNKNOWN_KIND: "unknown request kind",
-    ERR_MALFORMED: "malformed request",
-    ERR_NO_RADIO: "board has no radio link",
-    ERR_TOO_LONG: "radio frame longer than 250 bytes",
-    ERR_NOT_COMMISSIONED: "board is not commissioned (it has no identity)",
-    ERR_STATE_DAMAGED: "board's security state in flash is damaged; it refuses every command",
-}
 
 STEP_ROOT = const(1)  # root public key (64)
 STEP_ANCHOR = const(2)  # role (1) || CA certificate || DS certificate || KA certificate, each len (2) || DER
@@ -81,10 +75,6 @@ def _text(value):
     return bytes((len(encoded),)) + encoded
 
 
-def ping(nonce):
-    return bytes((PING,)) + _u32(nonce)
-
-
 def pong(nonce, free_heap, uptime_ms, role, version, board, family):
     return (
         bytes((PONG,))
@@ -98,44 +88,6 @@ def pong(nonce, free_heap, uptime_ms, role, version, board, family):
     )
 
 
-class Pong:
-    def __init__(self, nonce, free_heap, uptime_ms, role, version, board, family):
-        self.nonce = nonce
-        self.free_heap = free_heap
-        self.uptime_ms = uptime_ms
-        self.role = role
-        self.version = version
-        self.board = board
-        self.family = family
-
-
-def parse_pong(payload):
-    if len(payload) < 13 or payload[0] != PONG:
-        raise LinkError("not a PONG")
-    texts = []
-    offset = 13
-    for _ in range(4):
-        if offset >= len(payload):
-            raise LinkError("PONG truncated")
-        length = payload[offset]
-        end = offset + 1 + length
-        if end > len(payload):
-            raise LinkError("PONG text runs past the frame")
-        texts.append(bytes(payload[offset + 1 : end]).decode())
-        offset = end
-    if offset != len(payload):
-        raise LinkError("PONG has trailing bytes")
-    return Pong(_read_u32(payload, 1), _read_u32(payload, 5), _read_u32(payload, 9), *texts)
-
-
-def radio_send(peer, data):
-    if len(peer) != ADDRESS_BYTES:
-        raise ValueError("a peer address is 6 bytes")
-    if not 0 < len(data) <= RADIO_MAX_FRAME:
-        raise ValueError("a radio frame carries 1 to 250 bytes")
-    return bytes((RADIO_SEND,)) + peer + data
-
-
 def radio_sent(acknowledged):
     return bytes((RADIO_SENT, 1 if acknowledged else 0))
 
@@ -144,40 +96,13 @@ def radio_received(peer, data):
     return bytes((RADIO_RECEIVED,)) + peer + data
 
 
-def gbcs(frame):
-    if not 0 < len(frame) < MAX_GBCS_FRAME + 1:
-        raise ValueError("a GBCS frame on the link is 1 to %d bytes" % MAX_GBCS_FRAME)
-    return bytes((GBCS,)) + bytes(frame)
-
-
 def gbcs_result(reason, response):
     return bytes((GBCS_RESULT, reason)) + (response or b"")
-
-
-def parse_gbcs_result(payload):
-    """(pipeline reason, response frame or None)."""
-    if len(payload) < 2 or payload[0] != GBCS_RESULT:
-        raise LinkError("not a GBCS_RESULT")
-    return payload[1], (bytes(payload[2:]) or None)
-
-
-def status_request():
-    return bytes((STATUS,))
 
 
 def status(accepted, rejected):
     """rejected: the pipeline's per-reason counts (index = reason code)."""
     return bytes((STATUS_REPLY,)) + _u32(accepted) + bytes((len(rejected),)) + b"".join(_u32(n) for n in rejected)
-
-
-def parse_status(payload):
-    """(accepted, tuple of reject counts by reason code)."""
-    if len(payload) < 6 or payload[0] != STATUS_REPLY:
-        raise LinkError("not a STATUS_REPLY")
-    count = payload[5]
-    if len(payload) != 6 + 4 * count:
-        raise LinkError("STATUS_REPLY length does not match its count")
-    return _read_u32(payload, 1), tuple(_read_u32(payload, 6 + 4 * i) for i in range(count))
 
 
 _NO_ID = b"\xff" * 8
@@ -195,40 +120,12 @@ def rejects(total, entries):
     return b"".join(parts)
 
 
-def parse_rejects(payload):
-    """(total logged, [(reason, originator or None, message code or None, counter or None)])."""
-    if len(payload) < 6 or payload[0] != REJECTS_REPLY:
-        raise LinkError("not a REJECTS_REPLY")
-    count = payload[5]
-    if len(payload) != 6 + 20 * count:
-        raise LinkError("REJECTS_REPLY length does not match its count")
-    entries = []
-    for i in range(count):
-        at = 6 + 20 * i
-        if payload[at + 1]:
-            entries.append((payload[at], bytes(payload[at + 2:at + 10]), (payload[at + 10] << 8) | payload[at + 11],
-                            int.from_bytes(payload[at + 12:at + 20], "big")))
-        else:
-            entries.append((payload[at], None, None, None))
-    return _read_u32(payload, 1), entries
-
-
 def identity(state, has_rng, hardware_id, keys=None):
     """keys: (device ID, DS public key, KA public key), or None for a blank board."""
     body = bytes((IDENTITY, state, 1 if has_rng else 0)) + bytes(hardware_id)
     if keys is not None:
         body += bytes(keys[0]) + bytes(keys[1]) + bytes(keys[2])
     return body
-
-
-def parse_identity(payload):
-    """(state, has RNG, hardware ID, (device ID, DS key, KA key) or None)."""
-    if len(payload) not in (11, 147) or payload[0] != IDENTITY:
-        raise LinkError("not an IDENTITY")
-    keys = None
-    if len(payload) == 147:
-        keys = (bytes(payload[11:19]), bytes(payload[19:83]), bytes(payload[83:147]))
-    return payload[1], payload[2] == 1, bytes(payload[3:11]), keys
 
 
 def keys_reply(status, body):
@@ -241,22 +138,6 @@ def commission_reply(step, status, body):
 
 def consent_reply(status, body):
     return bytes((CONSENT_REPLY, status)) + body
-
-
-def parse_status_reply(payload, kind, step=None):
-    """(status, body) of a KEYS, CONSENT_REPLY or COMMISSION_REPLY; a refusal's body is its reason (str)."""
-    head = 3 if kind == COMMISSION_REPLY else 2
-    if len(payload) < head or payload[0] != kind or (step is not None and payload[1] != step):
-        raise LinkError("not the expected commissioning answer")
-    status = payload[head - 1]
-    body = bytes(payload[head:])
-    if status == STATUS_REFUSED:
-        return status, body.decode()
-    return status, body
-
-
-def lengths_prefixed(*parts):
-    return b"".join(bytes((len(p) >> 8, len(p) & 0xFF)) + bytes(p) for p in parts)
 
 
 def split_length_prefixed(data, count):
@@ -280,7 +161,3 @@ def error(kind, reason):
     return bytes((ERROR, kind & 0xFF, reason))
 
 
-def describe_error(payload):
-    if len(payload) != 3 or payload[0] != ERROR:
-        raise LinkError("not an ERROR")
-    return "request 0x%02x refused: %s" % (payload[1], REASONS.get(payload[2], "reason %d" % payload[2]))

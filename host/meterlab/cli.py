@@ -114,7 +114,8 @@ def _read_frame(text):
 
 
 def cmd_gbcs(args):
-    from meterfw import gbcs, link, pipeline
+    from meterfw import gbcs, pipeline
+    from meterfw import link_host as link
     from meterlab.client import BoardClient
     from meterlab.transport import BoardConnection
 

@@ -5,7 +5,7 @@ and the test suites are its users."""
 import os
 import time
 
-from meterfw import link
+from meterfw import link_host as link
 from meterlab.transport import BoardTimeout, TransportError
 
 # From wherever the board is (firmware running, friendly or raw REPL), to a soft reset that runs

@@ -16,7 +16,8 @@ import hashlib
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from meterfw import commissioning, link, roles, store
+from meterfw import commissioning, roles, store
+from meterfw import link_host as link
 from meterfw.crypto import p256
 from meterlab.smki import certificates
 from meterlab.smki.keystore import public_bytes

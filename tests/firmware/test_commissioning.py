@@ -1,7 +1,8 @@
 # meterfw.commissioning and the board protocol's commissioning messages, under pytest and on MicroPython.
 # Certificate checks need the SMKI's certificates: they are tested on virtual boards
 # (tests/test_commissioning_virtual.py); here the anchors are put in the store directly.
-from meterfw import commissioning, link, roles, store
+from meterfw import commissioning, roles, store
+from meterfw import link_host as link
 from meterfw.commissioning import Commissioner, CommissioningError
 from meterfw.crypto import p256
 from meterfw.device import DeviceCore

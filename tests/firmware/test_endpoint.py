@@ -1,6 +1,7 @@
 # meterfw.endpoint and the board protocol's GBCS path through DeviceCore. Runs under pytest and on
 # MicroPython: a frame in, the pipeline's decision, the executor, the response out.
-from meterfw import authorisation, gbcs, link, pipeline, roles
+from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import link_host as link
 from meterfw.device import DeviceCore
 from meterfw.endpoint import STATUS_FAILED, STATUS_OK, CommandRecorder, GbcsEndpoint, RejectLog
 from meterfw.response import Responder

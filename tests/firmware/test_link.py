@@ -1,5 +1,5 @@
 # Board protocol codec and the device core's answers. Runs under pytest and on MicroPython (mprunner).
-from meterfw import link
+from meterfw import link_host as link
 from meterfw.device import ACTION_RADIO_SEND, UNCONFIGURED, DeviceCore, role_from_config
 from mpcheck import raised
 
