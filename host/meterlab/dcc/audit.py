@@ -37,8 +37,11 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 
 
 def entry_hash(seq, at, actor, action, detail, prev):
-    body = json.dumps([seq, repr(float(at)), actor, action, detail, prev], separators=(",", ":"),
-                      ensure_ascii=True)
+    # Fields joined by the unit separator, which none can hold: the detail is JSON (it escapes control
+    # characters), the others are meterlab's own names, a number and a hash; actor and action are checked.
+    if "\x1f" in actor or "\x1f" in action:
+        raise ValueError("an audit actor or action holds a control character")
+    body = "\x1f".join((str(seq), repr(float(at)), actor, action, detail, prev))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -56,6 +59,7 @@ class AuditLog:
         row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq, self._last = row if row else (0, GENESIS)
         self._batch_depth = 0
+        self._pending = []  # rows appended in the open batch, inserted together at its commit
 
     def close(self):
         self._db.close()
@@ -66,14 +70,16 @@ class AuditLog:
         seq = self._seq + 1
         at = float(self.clock())
         digest = entry_hash(seq, at, actor, action, detail_text, self._last)
-        self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (seq, at, actor, action, detail_text, self._last, digest))
+        self._pending.append((seq, at, actor, action, detail_text, self._last, digest))
         self._seq, self._last = seq, digest
         if not self._batch_depth:
             self._commit()
         return digest
 
     def _commit(self):
+        if self._pending:
+            self._db.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending)
+            self._pending = []
         self._db.commit()
         self._write_head()
 
