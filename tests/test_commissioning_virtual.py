@@ -6,7 +6,6 @@ import pytest
 
 from meterfw import commissioning, roles, store
 from meterfw import link_host as link
-from meterlab.boards.descriptions import load_board
 from meterlab.boards.provision import security_storage
 from meterlab.boards.virtual import VirtualBoard
 from meterlab.client import BoardClient, BoardRefused

@@ -140,7 +140,6 @@ def test_a_disconnect_flood_is_stopped_and_stays_quarantined_across_a_restart(wo
         assert again.audit.verify() == []
     finally:
         again.close()
-        service.__dict__["close"] = lambda: None  # the fixture's close: already done
 
 
 def test_released_requests_route_once_the_window_allows(world, dcc):

@@ -14,7 +14,6 @@ go to a device whose KA private key is not published (no key to check with).
 """
 import json
 import re
-from pathlib import Path
 
 import pytest
 

@@ -15,9 +15,8 @@ from meterlab.boards.virtual import VirtualBoard, deploy_to_state
 from meterlab.client import BoardClient, BoardRefused
 from meterlab.paths import VIRTUAL_HARNESS_DIR
 from meterlab.transport import BoardConnection, BoardLost, BoardTimeout
-from virtual_lab import initial_anchors
-from virtual_lab import provisioned as provisioned_board
-from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, DS_KEYS, KA_KEYS, PARTY_IDS, command, make_anchors,
+from virtual_lab import initial_anchors, provisioned
+from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, DS_KEYS, KA_KEYS, PARTY_IDS, command,
                             party_z, public)
 
 pytestmark = pytest.mark.virtual
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.virtual
 S = roles.SUPPLIER
 READ = authorisation.READ_IMPORT_REGISTERS
 TARIFF = authorisation.TARIFF
-
-
-def anchors():
-    return initial_anchors()
-
-
-def provisioned(state):
-    return provisioned_board(state)
 
 
 def board_at(state, **options):
@@ -90,7 +81,7 @@ def test_board_without_identity_or_with_damaged_state_refuses(tmp_path):
     with board_at(state) as board:
         with pytest.raises(BoardRefused, match="not commissioned"):
             send(board.url, command(S, READ, 1))
-    provision_state(state, DEVICE, DEVICE_DS, DEVICE_KA, anchors())
+    provision_state(state, DEVICE, DEVICE_DS, DEVICE_KA, initial_anchors())
     counter_file = state / "flash" / store.FOLDER / "counter.2"
     with board_at(state) as board:
         assert send(board.url, command(S, READ, 1))[0] == pipeline.ACCEPT
@@ -164,7 +155,7 @@ def test_power_cut_at_every_write_of_an_anchor_update(tmp_path):
     new_ds, new_ka = public(DS_KEYS[roles.NETWORK_OPERATOR]), public(KA_KEYS[roles.TRANSITIONAL_COS])
     (base / "flash" / "anchor_update.py").write_text(
         ANCHOR_UPDATE.format(party=new_party.hex(), ds=new_ds.hex(), ka=new_ka.hex()))
-    old = anchors()[S]
+    old = initial_anchors()[S]
     heap = load_board("esp32")["heap_bytes"]
     seen = []
     for n in range(1, 10):

@@ -18,7 +18,6 @@ as unsigned commands, and the built frames.
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -352,13 +352,17 @@ def _check_suite(suite):
         raise ValueError("unknown MAC suite")
 
 
+def mac_inputs(z, message):
+    """(key, IV, AAD) of the message's MAC: what either suite computes over (the IV is GMAC's)."""
+    return mac_key(z, message), bytes(message.originator) + _IV_SUFFIX, _AAD_PREFIX + bytes(message.apdu)
+
+
 def mac_for(message, z, suite="gbcs"):
     """The 12-byte MAC of message.apdu under suite ("gbcs" or "hmac"); ValueError for another suite."""
     _check_suite(suite)
-    key = mac_key(z, message)
-    aad = _AAD_PREFIX + message.apdu
+    key, iv, aad = mac_inputs(z, message)
     if suite == "gbcs":
-        return gcm.gmac(key, message.originator + _IV_SUFFIX, aad, MAC_SIZE)
+        return gcm.gmac(key, iv, aad, MAC_SIZE)
     return _hmac.hmac_sha256(key, aad)[:MAC_SIZE]
 
 

@@ -177,6 +177,17 @@ def _smki_passphrase():
     raise CommandError("the SMKI's operator passphrase: set METERLAB_SMKI_PASSPHRASE (or run in a terminal)")
 
 
+def _eui64(text, option):
+    """The 8 bytes of a 16-hex-digit EUI-64 given as option; CommandError otherwise."""
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) != 8:
+        raise CommandError(f"{option} is 16 hex digits")
+    return value
+
+
 def _read_shares(paths):
     shares = []
     for path in paths:
@@ -228,12 +239,7 @@ def cmd_smki_party(args):
     by_name = {name.replace(" ", "-"): number for number, name in roles.NAMES.items()}
     if args.role not in by_name:
         raise CommandError(f"unknown role {args.role!r}: one of {', '.join(sorted(by_name))}")
-    try:
-        eui64 = bytes.fromhex(args.eui64)
-    except ValueError:
-        eui64 = b""
-    if len(eui64) != 8:
-        raise CommandError("--eui64 is 16 hex digits")
+    eui64 = _eui64(args.eui64, "--eui64")
     passphrase = _smki_passphrase()
     party = Party.create(Smki.open(args.home, passphrase), args.name, by_name[args.role], eui64, passphrase)
     print(f"party {party.eui64.hex()} {party.name} ({args.role}): meter-facing DS and KA keys, DCC-facing DS key, "
@@ -249,14 +255,7 @@ def cmd_commission(args):
     from meterlab.smki.parties import dcc_parties
     from meterlab.transport import BoardConnection
 
-    device_id = None
-    if args.device_id:
-        try:
-            device_id = bytes.fromhex(args.device_id)
-        except ValueError:
-            device_id = b""
-        if len(device_id) != 8:
-            raise CommandError("--device-id is 16 hex digits")
+    device_id = _eui64(args.device_id, "--device-id") if args.device_id else None
     passphrase = _smki_passphrase()
     smki = Smki.open(args.smki, passphrase)
     device_ca = smki.device_ca(args.device_ca)
@@ -279,14 +278,14 @@ def cmd_supplier_take_ownership(args):
     from meterlab.dcc.register import DeviceRegister
     from meterlab.parties import commands
     from meterlab.smki.authority import Smki
-    from meterlab.smki.parties import Party, dcc_parties
+    from meterlab.smki.parties import Party, PartyError, dcc_parties
     from meterlab.transport import BoardConnection
 
     passphrase = _smki_passphrase()
     smki = Smki.open(args.smki, passphrase)
     try:
-        supplier = Party.load(smki, args.supplier.lower(), passphrase)
-    except Exception:
+        supplier = Party.load(smki, _eui64(args.supplier, "--supplier").hex(), passphrase)
+    except PartyError:
         raise CommandError(f"no supplier {args.supplier} in {args.smki} (add it with `meterlab smki party`)") from None
     if supplier.role != roles.SUPPLIER:
         raise CommandError(f"{args.supplier} is a {roles.NAMES[supplier.role]}, not a supplier")
@@ -373,12 +372,7 @@ def cmd_consent(args):
                 print(f"  {party.hex()}  {months} months of readings  until "
                       f"{_time.strftime('%Y-%m-%d %H:%M:%S', _time.gmtime(expires))}Z  (last counter {counter})")
             return 0
-        try:
-            party = bytes.fromhex(args.party)
-        except ValueError:
-            party = b""
-        if len(party) != 8:
-            raise CommandError("--party is 16 hex digits")
+        party = _eui64(args.party, "--party")
         if args.consent_command == "revoke":
             client.consent_revoke(party)
             print(f"{args.home_url}: consent of {party.hex()} revoked")

@@ -5,9 +5,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from meterfw import gbcs
 
-_AAD_PREFIX = b"\x11\x00\x00\x00\x00\x00"
-_IV_SUFFIX = b"\x00\x00\x00\x00"
-
 
 def gmac(key, iv, aad, length=12):
     """AES-128-GMAC: the GCM tag of aad with no plaintext, cut to length bytes."""
@@ -21,5 +18,5 @@ def mac_for(message, z, suite="gbcs"):
     """meterfw.gbcs.mac_for, with OpenSSL's AES-GCM for the gbcs suite."""
     if suite != "gbcs":
         return gbcs.mac_for(message, z, suite)
-    key = gbcs.mac_key(z, message)
-    return gmac(key, bytes(message.originator) + _IV_SUFFIX, _AAD_PREFIX + bytes(message.apdu))
+    key, iv, aad = gbcs.mac_inputs(z, message)
+    return gmac(key, iv, aad, gbcs.MAC_SIZE)

@@ -18,7 +18,6 @@ State lives in SQLite beside the device register (dcc.sqlite): the users' last c
 owns which meter, the quarantine and the alarms; the audit log (audit.py) is its own file. A restart
 loses nothing: the anomaly windows are rebuilt from the audit log's routed requests.
 """
-import json
 import sqlite3
 import time
 
@@ -143,36 +142,37 @@ class Dcc:
 
     def change_supplier(self, meter, new_supplier):
         """CS02b supplierByTransCoS, originated by the DCC's transitional CoS: the meter's new owner."""
-        device = self.register.device(meter)
-        if device is None:
-            return Result(REFUSED, "meter not registered")
-        frame = commands.take_ownership(self.smki, device, new_supplier, self.parties[roles.TRANSITIONAL_COS],
-                                        self.acb)
-        reason, response = self.router(device, frame)
-        self.audit.append("dcc transitional CoS", "change of supplier",
-                          {"meter": meter.hex(), "supplier": new_supplier.eui64.hex(), "meter_reason": reason})
-        if reason == 0:
-            commands.check_response(device, frame, response)
-            self._set_owner(meter, new_supplier.eui64)
-            return Result(ROUTED, "new owner", reason, response)
-        return Result(REFUSED, "the meter refused the change of supplier", reason, response)
+        return self._own_command(
+            meter, lambda device: commands.take_ownership(self.smki, device, new_supplier,
+                                                          self.parties[roles.TRANSITIONAL_COS], self.acb),
+            "dcc transitional CoS", "change of supplier", {"supplier": new_supplier.eui64.hex()},
+            new_supplier.eui64, "new owner", "the meter refused the change of supplier")
 
     def install_by_recovery(self, meter, party, role):
         """CS02b anyExceptAbnormalRootByRecovery: the DCC's recovery party anchors party as role on the
         meter (a network operator's anchor, or any anchor after a compromise)."""
-        device = self.register.device(meter)
+        return self._own_command(
+            meter, lambda device: commands.recover(self.smki, device, self.parties[roles.RECOVERY], party, role,
+                                                   self.acb),
+            "dcc recovery", "install anchor", {"party": party.eui64.hex(), "role": role},
+            party.eui64 if role == roles.SUPPLIER else None, "anchor installed", "the meter refused the new anchor")
+
+    def _own_command(self, meter, build, actor, action, detail, new_owner, done, refused):
+        # A credential command the DCC originates itself (its transitional CoS or recovery party): built
+        # for the registered meter, routed, audited; on the meter's accept, its signed answer is checked
+        # and a supplier it installed becomes the owner.
+        device = self._device(meter)
         if device is None:
             return Result(REFUSED, "meter not registered")
-        frame = commands.recover(self.smki, device, self.parties[roles.RECOVERY], party, role, self.acb)
+        frame = build(device)
         reason, response = self.router(device, frame)
-        self.audit.append("dcc recovery", "install anchor",
-                          {"meter": meter.hex(), "party": party.eui64.hex(), "role": role, "meter_reason": reason})
-        if reason == 0:
-            commands.check_response(device, frame, response)
-            if role == roles.SUPPLIER:
-                self._set_owner(meter, party.eui64)
-            return Result(ROUTED, "anchor installed", reason, response)
-        return Result(REFUSED, "the meter refused the new anchor", reason, response)
+        self.audit.append(actor, action, {"meter": meter.hex(), **detail, "meter_reason": reason})
+        if reason != 0:
+            return Result(REFUSED, refused, reason, response)
+        commands.check_response(device, frame, response)
+        if new_owner is not None:
+            self._set_owner(meter, new_owner)
+        return Result(ROUTED, done, reason, response)
 
     # --------------------------------------------------------------------------------- requests
     #
