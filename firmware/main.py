@@ -24,7 +24,13 @@ def read_config():
         return {}
 
 
-def load_security():
+_METER_FOLDER = "meter"  # the ESME's registers, profile and tariff (meterfw.esme)
+_MEASURE_S = 10
+_meter = None  # the role's device (an ESME's meter, kept on flash between uses), once commissioned
+_router = None  # the endpoint's CommandRouter, which start_device() gives the meter
+
+
+def load_security(role):
     """(GbcsEndpoint or None, link error code or None, Commissioner or None). A board that is not
     commissioned, or whose stored state is damaged, refuses GBCS frames saying why, rather than run on
     half a state; a damaged one refuses commissioning too (a lab repairs its flash first)."""
@@ -39,12 +45,10 @@ def load_security():
         return None, link.ERR_STATE_DAMAGED, None
     if commissioner.state != commissioning.COMMISSIONED:
         return None, link.ERR_NOT_COMMISSIONED, commissioner
-    from meterfw.endpoint import CommandRecorder, GbcsEndpoint, RejectLog
+    from meterfw.endpoint import CommandRecorder, CommandRouter, GbcsEndpoint, RejectLog
     from meterfw.ownership import CredentialUpdater
     from meterfw.pipeline import DevicePipeline
     from meterfw.response import Responder
-
-    import time
 
     from meterfw.consent import ConsentStore
 
@@ -53,22 +57,45 @@ def load_security():
     reject_log = RejectLog()
     credentials = CredentialUpdater(anchors, counters)
     try:
-        consents = ConsentStore(storage, time.time)  # the meter's clock decides when a consent expires
+        consents = ConsentStore(storage, hal.unix_time)  # the meter's clock decides when a consent expires
     except store.StoreError as error:
         print("consent records damaged, refusing commands:", error)
         return None, link.ERR_STATE_DAMAGED, commissioner
+    global _router
+    _router = CommandRouter(credentials, CommandRecorder(), _meter)  # start_device() adds the meter
     pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log,
-                              validator=credentials.validate, consents=consents)
+                              validator=_router.validate, consents=consents)
     responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
-    recorder = CommandRecorder()
 
-    def execute(decision):
-        answer = recorder(decision)
-        if credentials.handles(decision.message.message_code):
-            answer = credentials.execute(decision)
-        return answer
+    return GbcsEndpoint(pipeline, responder, _router.execute, reject_log), None, commissioner
 
-    return GbcsEndpoint(pipeline, responder, execute, reject_log), None, commissioner
+
+def start_device(role):
+    """The role's device behind the pipeline: an ESME's meter (registers, tariff, relay), loaded from its
+    flash for each use (meterfw.lazy). Started after the commissioning code is unloaded: on a 108 KiB
+    board both at once do not fit. A link error code when its records are damaged (the board then
+    refuses commands), else None."""
+    global _meter
+    if role != "esme":
+        return None
+    from meterfw import store
+    from meterfw.lazy import LazyDevice
+
+    switch = hal.supply_switch()
+
+    def load():
+        from meterfw.esme import ElectricityMeter
+
+        return ElectricityMeter(store.FileStorage(_METER_FOLDER), switch, hal.unix_time)
+
+    try:
+        _meter = LazyDevice(load, lambda: meterfw.unload("esme"), hal.unix_time, hal.metrology().take_mwh)
+        if _router is not None:
+            _router.device = _meter
+    except (store.StoreError, OSError) as error:
+        print("meter records damaged, refusing commands:", error)
+        return link.ERR_STATE_DAMAGED
+    return None
 
 
 def commissioned_identity(commissioner):
@@ -90,15 +117,30 @@ def commissioned(role):
     """Called by the core once commissioning FINISHes: the board's role, then its security, anew."""
     write_role(role)
     meterfw.unload("x509", "credentials")
-    endpoint, security_error, commissioner = load_security()
+    endpoint, security_error, commissioner = load_security(role)
     if endpoint is not None:
         _core.identity = commissioned_identity(commissioner)
         _core.commissioner = None
+        commissioner = None
         meterfw.unload("commissioning", "device_commissioning")
+        global _pending_role
+        _pending_role = role  # started once this request has returned and its code can be freed
     return endpoint, security_error
 
 
+def start_pending_device(core):
+    global _pending_role
+    role = _pending_role
+    _pending_role = None
+    meterfw.unload()  # a collection, now that the commissioning request's frames are gone
+    error = start_device(role)
+    if error is not None:
+        core.endpoint = None
+        core.security_error = error
+
+
 _core = None
+_pending_role = None
 
 
 async def forward_radio(core, radio, serial):
@@ -108,6 +150,19 @@ async def forward_radio(core, radio, serial):
         peer, data = await radio.recv()
         if core.endpoint is not None:
             serial.write(framing.encode(link.radio_received(peer, data)))
+
+
+async def measure_energy():
+    # The meter's metrology loop: the ESME books what its load used since the last look (it looks too
+    # before each command). It runs on every board: one commissioned as an ESME becomes one at once.
+    while True:
+        await asyncio.sleep(_MEASURE_S)
+        if _meter is None:
+            continue
+        try:
+            _meter.measure()
+        except Exception as error:  # a flash write failing must not stop the meter answering
+            print("metering:", error)
 
 
 async def perform(action, radio):
@@ -127,6 +182,8 @@ async def serve_serial(core, serial, radio):
         cut = data.find(_BREAK)
         for payload in decoder.feed(data if cut < 0 else data[:cut]):
             answer, action = core.handle(payload, hal.ticks_ms(), hal.free_heap())
+            if _pending_role is not None:
+                start_pending_device(core)
             if action is not None:
                 answer = await perform(action, radio)
             if answer is not None:
@@ -151,13 +208,17 @@ async def main():
     radio = hal.radio()
     serial = hal.serial()
     global _core
-    endpoint, security_error, commissioner = load_security()
+    role = role_from_config(read_config())
+    endpoint, security_error, commissioner = load_security(role)
     identity = None
     if endpoint is not None:  # commissioned: keep who it is, not the commissioning code
         identity = commissioned_identity(commissioner)
         commissioner = None
         meterfw.unload("commissioning", "device_commissioning")
-    core = DeviceCore(role_from_config(read_config()), __version__, info["board"], info["family"],
+        security_error = start_device(role)
+        if security_error is not None:
+            endpoint = None
+    core = DeviceCore(role, __version__, info["board"], info["family"],
                       radio is not None, endpoint, security_error, commissioner, hal.unique_id(), commissioned)
     core.identity = identity
     _core = core
@@ -167,6 +228,7 @@ async def main():
         tasks.append(asyncio.create_task(serve_home(core, home)))
     if radio is not None:
         tasks.append(asyncio.create_task(forward_radio(core, radio, serial)))
+    tasks.append(asyncio.create_task(measure_energy()))
     try:
         await serve_serial(core, serial, radio)
     finally:

@@ -1,10 +1,13 @@
 """Meters in this process: the firmware core (pipeline, responder, credential updater, stores in memory)
 under CPython, commissioned straight from an SMKI's certificates. For tests of the host's DCC logic
 with many meters; the same code runs on the virtual boards."""
+import time
+
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from meterfw import roles, store
-from meterfw.endpoint import CommandRecorder, GbcsEndpoint
+from meterfw.endpoint import CommandRecorder, CommandRouter, GbcsEndpoint
+from meterfw.esme import ElectricityMeter
 from meterfw.ownership import CredentialUpdater
 from meterfw.pipeline import DevicePipeline
 from meterfw.response import Responder
@@ -30,17 +33,15 @@ class InProcessMeter:
         for role_number, party in dcc_parties.items():
             self.anchors.install(role_number, *party.anchor())
         self.counters = store.CounterStore(self.storage, self.anchors)
-        updater = CredentialUpdater(self.anchors, self.counters)
-        self.pipeline = DevicePipeline(device_id, ka, self.anchors, self.counters, "gbcs", validator=updater.validate)
         self.recorder = CommandRecorder()
-
-        def execute(decision):
-            answer = self.recorder(decision)
-            if updater.handles(decision.message.message_code):
-                answer = updater.execute(decision)
-            return answer
-
-        self.endpoint = GbcsEndpoint(self.pipeline, Responder(device_id, ds, ka, self.anchors), execute)
+        # an ESME is a meter as on a board: its own flash (in memory), a relay, the host's clock
+        self.relay = []
+        self.meter = None
+        if role == "esme":
+            self.meter = ElectricityMeter(store.MemoryStorage(), self.relay.append, lambda: int(time.time()))
+        router = CommandRouter(CredentialUpdater(self.anchors, self.counters), self.recorder, self.meter)
+        self.pipeline = DevicePipeline(device_id, ka, self.anchors, self.counters, "gbcs", validator=router.validate)
+        self.endpoint = GbcsEndpoint(self.pipeline, Responder(device_id, ds, ka, self.anchors), router.execute)
 
     def handle(self, frame):
         decision, response = self.endpoint.handle(frame)

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import authorisation, esme_host, gbcs, pipeline, roles
 from meterlab.dcc import requests
 from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import DELETED, QUARANTINED, REFUSED, RELEASED, ROUTED, Dcc, command_request, user_request
@@ -65,7 +65,8 @@ def test_supplier_reads_sets_tariff_disconnects_and_reconnects(world, dcc):
     service, meters, _, _ = dcc
     meter = meters[0]
     device = service.register.device(meter.device_id)
-    for code, payload in ((READ, b"\x01"), (TARIFF, b"tou"), (DISCONNECT, b""), (CONNECT, b"")):
+    tariff = esme_host.tariff([(0, 18_000), (34, 40_000)])
+    for code, payload in ((READ, b"\x01"), (TARIFF, tariff), (DISCONNECT, b""), (CONNECT, b"")):
         result = service.submit(command_request(world["A"], meter.device_id, code, payload))
         assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), code
         response = gbcs.parse(result.response)
@@ -74,6 +75,8 @@ def test_supplier_reads_sets_tariff_disconnects_and_reconnects(world, dcc):
             commands.check_response(device, gbcs.build(gbcs.CRA_COMMAND, response.counter, world["A"].eui64,
                                                        meter.device_id, code, payload), result.response)
     assert [entry[1] for entry in meter.recorder.recent[-4:]] == [READ, TARIFF, DISCONNECT, CONNECT]
+    # the meter itself changed: its tariff, and its relay opened and closed again
+    assert meter.meter.tariff_payload() == tariff and meter.relay == [True, False, True] and meter.meter.supply
     assert service.audit.verify() == []
 
 
@@ -114,8 +117,9 @@ def test_a_disconnect_flood_is_stopped_and_stays_quarantined_across_a_restart(wo
     assert "exceeded 5 requests of code 0x0050" in results[5].detail
     assert len(service.alarms()) == 1 and len(service.quarantined(A.eui64)) == 995
     executed = sum(1 for n in range(20) for entry in meters[n].recorder.recent if entry[1] == DISCONNECT)
-    assert executed == 5
+    assert executed == 5 and sum(1 for n in range(20) if not meters[n].meter.supply) == 5  # 5 relays open
     assert [meters[n].recorder.count for n in range(20, 40)] == b_counts  # B's meters untouched
+    assert all(meters[n].meter.supply and meters[n].relay == [True] for n in range(20, 40))
     # B is not held up by A's quarantine
     assert service.submit(command_request(world["B"], meters[20].device_id, DISCONNECT, b"")).status == ROUTED
     # a restart loses nothing
@@ -168,3 +172,21 @@ def test_frames_injected_at_the_csp_die_at_the_meter(world, dcc):
         assert meter.handle(forged) == (pipeline.REJECT_BAD_MAC, None)
         assert meter.handle(signed) == (pipeline.REJECT_NO_MAC, None)
     assert meter.recorder.count == before
+
+
+def test_the_dccs_own_commands_are_audited_before_they_leave(world, dcc):
+    service, meters, fleet, _ = dcc
+    in_log_when_sent = []
+
+    def router(device, frame):
+        in_log_when_sent.append(service.audit.entries()[-1][3:])
+        return fleet(device, frame)
+
+    service.router = router
+    meter = meters[3].device_id
+    assert service.change_supplier(meter, world["B"]).status == ROUTED
+    *_, intent, answer = service.audit.entries()
+    assert in_log_when_sent == [intent[3:]]  # the intent was durable before the frame left the DCC
+    assert intent[2:4] == ("dcc transitional CoS", "change of supplier") and "meter_reason" not in intent[4]
+    assert answer[3] == "answer" and answer[4]["meter_reason"] == pipeline.ACCEPT
+    assert answer[4]["supplier"] == world["B"].eui64.hex() and service.audit.verify() == []

@@ -1,9 +1,12 @@
 """The DCC and the CSP with meters on virtual boards, end to end: a supplier's read, tariff, disconnect and
 reconnect; a DNO whose read works and whose tariff stops at the DCC, and at the meter when forced past
 it; and the CSP's own limits."""
+import json
+import time
+
 import pytest
 
-from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import authorisation, esme, esme_host, gbcs, pipeline, roles
 from meterlab.boards.virtual import VirtualBoard
 from meterlab.client import BoardClient
 from meterlab.commission import commission
@@ -30,8 +33,10 @@ def system(tmp_path_factory):
     device_ca = smki.create_device_ca("site", 2, shares)
     # A Pico and an ESP32 DevKitC. The consent test uses the DevKitC on purpose: a grant loads the
     # certificate reader beside everything else, and the DevKitC's 108 KiB heap is the tightest we have.
-    boards = [VirtualBoard(home / f"meter{n}", board=name, log=open(home / f"meter{n}.log", "w"), home=True)
-              for n, name in ((1, "rp2040"), (2, "esp32"))]
+    # The Pico's load bank draws 36 kW (10 Wh a second), so its registers move while a test watches.
+    boards = [VirtualBoard(home / f"meter{n}", board=name, log=open(home / f"meter{n}.log", "w"), home=True,
+                           load_watts=watts)
+              for n, name, watts in ((1, "rp2040", 36_000), (2, "esp32", None))]
     dcc = csp = None
     try:
         endpoints = {}
@@ -58,20 +63,52 @@ def system(tmp_path_factory):
 
 
 def test_supplier_commands_end_to_end(system):
+    # The board's own state changes: its registers, its tariff, its relay pin; every answer checked here.
     dcc, supplier, meter = system["dcc"], system["supplier"], system["meters"][0]
+    board = system["boards"][0]
     device = dcc.register.device(meter)
-    for code, payload in ((READ, b""), (TARIFF, b"tou"), (DISCONNECT, b""), (CONNECT, b"")):
-        request = command_request(supplier, meter, code, payload)
-        result = dcc.submit(request)
+    z = supplier.keys.exchange("meter-ka", commands.device_keys(device)[2])
+
+    def submit(code, payload=b""):
+        result = dcc.submit(command_request(supplier, meter, code, payload))
         assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), (code, result)
         response = gbcs.parse(result.response)
         assert response.message_code == code and response.originator == meter
         if authorisation.needs_signature(code):
             assert gbcs.verify_signature(response, commands.device_keys(device)[1])
-        else:
-            # a read's answer: MAC'd to the supplier and its content encrypted to it; the DCC saw ciphertext
-            z = supplier.keys.exchange("meter-ka", commands.device_keys(device)[2])
-            assert gbcs.verify_mac(response, z) and gbcs.decrypt_content(z, response)[:1] == b"\x00"
+            assert response.payload == b"\x00"
+        return response
+
+    def read(months=1):
+        # MAC'd to the supplier and its content encrypted to it: the DCC carried ciphertext
+        response = submit(READ, esme_host.read(months))
+        assert gbcs.verify_mac(response, z)
+        return esme_host.parse_read(gbcs.decrypt_content(z, response))
+
+    def relay():
+        return json.loads((board.state_dir / "gpio.json").read_text())["supply_relay"]
+
+    first = read()
+    assert first.supply and relay() == 1 and first.tariff == [(0, 25_000)]
+    assert len(first.days) == 31 and first.days[-1] is not None and first.days[:-2] == [None] * 29
+    time.sleep(1.5)
+    second = read()
+    assert second.import_wh >= first.import_wh + 10  # the board's load bank draws 10 Wh a second
+    assert second.balance < first.balance <= 0 and second.days[-1] >= first.days[-1] + 10
+    new_tariff = [(0, 12_000), (32, 35_000)]
+    submit(TARIFF, esme_host.tariff(new_tariff))
+    assert read().tariff == new_tariff
+    submit(DISCONNECT)
+    off = read()
+    assert not off.supply and relay() == 0
+    time.sleep(1.5)
+    assert read().import_wh == off.import_wh  # no current flows through an open load switch
+    submit(CONNECT)
+    assert read().supply and relay() == 1
+    # a bad tariff is refused at the meter, and changes nothing there
+    forced = dcc.submit(command_request(supplier, meter, TARIFF, b"\x01\x05\x00\x00\x00\x01"))
+    assert (forced.status, forced.reason) == (ROUTED, pipeline.REJECT_BAD_PAYLOAD)
+    assert read().tariff == new_tariff
 
 
 def test_dno_reads_but_cannot_set_a_tariff(system):
@@ -150,13 +187,21 @@ def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
     response = gbcs.parse(result.response)
     device = dcc.register.device(meter)
     z = third.keys.exchange("meter-ka", commands.device_keys(device)[2])
-    assert gbcs.verify_mac(response, z) and gbcs.decrypt_content(z, response)[:1] == b"\x00"
+    assert gbcs.verify_mac(response, z)
+    reading = esme_host.parse_read(gbcs.decrypt_content(z, response))
+    # three months of daily totals (its consent's scope), energy only: no supply, balance or tariff
+    assert len(reading.days) == esme.window_days(reading.time // esme.DAY_S, 3) and reading.import_wh >= 0
+    assert (reading.supply, reading.balance, reading.tariff) == (None, None, None)
     # what the DCC carried back was ciphertext and tag only; the ACB's Z does not open it
     assert len(response.payload) == len(gbcs.decrypt_content(z, response)) + gbcs.MAC_SIZE
     acb_z = dcc.acb.keys.exchange("meter-ka", commands.device_keys(device)[2])
     with pytest.raises(ValueError):
         gbcs.decrypt_content(acb_z, response)
     assert dcc.submit(command_request(third, meter, READ, b"\x04")).reason == pipeline.REJECT_CONSENT_SCOPE
+    # a day's half-hours within the three months, and none from before them
+    assert dcc.submit(command_request(third, meter, READ, esme_host.read(3, 80))).reason == pipeline.ACCEPT
+    beyond = dcc.submit(command_request(third, meter, READ, esme_host.read(3, 93)))
+    assert beyond.reason == pipeline.REJECT_BAD_PAYLOAD
     refused = dcc.submit(command_request(third, meter, TARIFF, b"t"))
     assert refused.status == REFUSED and "other may not send 0x0019" in refused.detail
 

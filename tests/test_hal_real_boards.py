@@ -233,8 +233,17 @@ class FakeUart:
 
 
 class FakePin:
+    OUT = 1
+    made = {}  # id -> the last FakePin made for it
+
     def __init__(self, id, *args, **kwargs):
         self.id = id
+        self.mode = args[0] if args else kwargs.get("mode")
+        self.levels = []
+        FakePin.made[id] = self
+
+    def value(self, level):
+        self.levels.append(level)
 
 
 class FakeWlan:
@@ -746,8 +755,49 @@ def names_main_uses():
 
 
 def test_main_uses_the_documented_hal_names():
-    assert names_main_uses() == ["board_info", "break_to_repl", "free_heap", "home", "radio", "random_bytes", "run",
-                                 "serial", "ticks_ms", "unique_id"]
+    assert names_main_uses() == ["board_info", "break_to_repl", "free_heap", "home", "metrology", "radio",
+                                 "random_bytes", "run", "serial", "supply_switch", "ticks_ms", "unique_id",
+                                 "unix_time"]
+
+
+# The ESME's hardware: the load relay on the description's supply_relay pin, the clock in Unix seconds
+# whatever the port's epoch, and the simulated load a dev board meters.
+@pytest.mark.parametrize("platform, pin", [("esp32", 2), ("rp2", 25)])
+def test_supply_switch_drives_the_relay_pin_of_the_description(board, platform, pin):
+    name = {"esp32": "esp32-devkitc.json", "rp2": "rpi-pico.json"}[platform]
+    board.board_json((BOARDS_DIR / name).read_text())
+    FakePin.made.clear()
+    switch = board.boot(platform).supply_switch()
+    switch(False)
+    switch(True)
+    relay = FakePin.made[pin]
+    assert relay.mode == FakePin.OUT and relay.levels == [0, 1]
+
+
+def test_a_board_without_a_relay_pin_switches_nothing(board):
+    board.board_json({"board": "esp32-devkitc", "family": "esp32", "link": {"type": "espnow"}})
+    FakePin.made.clear()
+    board.boot("esp32").supply_switch()(False)
+    assert FakePin.made == {}
+
+
+def test_unix_time_whatever_the_ports_epoch(board, monkeypatch):
+    monkeypatch.setattr(time, "gmtime", lambda seconds: (2000, 1, 1, 0, 0, 0, 5, 1))
+    monkeypatch.setattr(time, "time", lambda: 847_000_000.75)  # seconds since 2000 on such a port
+    assert board.boot("esp32").unix_time() == 847_000_000 + 946_684_800
+
+
+def test_metrology_is_the_simulated_households_load(board, monkeypatch):
+    monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
+    hal = board.boot("rp2")
+    three_am, seven_pm = 1_795_000_000 // 86400 * 86400 + 3 * 3600, 1_795_000_000 // 86400 * 86400 + 19 * 3600
+    monkeypatch.setattr(time, "time", lambda: three_am)
+    load = hal.metrology()
+    board.now_ms += 36_000
+    assert load.take_mwh() == 3000  # 300 W for 36 s
+    monkeypatch.setattr(time, "time", lambda: seven_pm)
+    board.now_ms += 600_000  # a ten-minute stall counts as one minute, not as energy used
+    assert load.take_mwh() == 30_000  # 1.8 kW for 60 s
 
 
 # Hardware IDs and random sources. ESP32: the 6-byte base MAC as an EUI-64 (FF FE inserted); RP2040: the

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from meterfw import authorisation, gbcs, pipeline, roles, store
+from meterfw import authorisation, esme_host, gbcs, pipeline, roles, store
 from meterlab.boards.descriptions import load_board
 from meterlab.boards.provision import provision_state, security_storage, stored_counters
 from meterlab.boards.virtual import VirtualBoard, deploy_to_state
@@ -16,19 +16,27 @@ from meterlab.client import BoardClient, BoardRefused
 from meterlab.paths import VIRTUAL_HARNESS_DIR
 from meterlab.transport import BoardConnection, BoardLost, BoardTimeout
 from virtual_lab import initial_anchors, provisioned
-from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, DS_KEYS, KA_KEYS, PARTY_IDS, command,
-                            party_z, public)
+from pipeline_fakes import command as fake_command
+from pipeline_fakes import DEVICE, DEVICE_DS, DEVICE_KA, DS_KEYS, KA_KEYS, PARTY_IDS, party_z, public
 
 pytestmark = pytest.mark.virtual
 
 S = roles.SUPPLIER
 READ = authorisation.READ_IMPORT_REGISTERS
 TARIFF = authorisation.TARIFF
+# what an ESME takes: a month of readings, a two-rate tariff
+PAYLOADS = {READ: esme_host.read(1), TARIFF: esme_host.tariff([(0, 15_000), (14, 28_000)])}
+
+
+def command(role, code, counter, **options):
+    options.setdefault("payload", PAYLOADS.get(code, b""))
+    return fake_command(role, code, counter, **options)
 
 
 def board_at(state, **options):
+    # No load on the meter: its flash then changes only for security state, which the power cuts count.
     return VirtualBoard(state, board="esp32", deploy=False, log=open(state.parent / (state.name + ".log"), "a"),
-                        **options)
+                        load_watts=0, **options)
 
 
 def send(url, frame, timeout=20.0):
@@ -44,7 +52,7 @@ def status(url):
 def test_meter_accepts_answers_and_rejects_on_the_board(tmp_path):
     state = provisioned(tmp_path / "meter")
     read = command(S, READ, 5)
-    tariff = command(S, TARIFF, 6, payload=b"tou", sign=True)
+    tariff = command(S, TARIFF, 6, sign=True)
     with board_at(state) as board:
         reason, response = send(board.url, read)
         assert reason == pipeline.ACCEPT
@@ -177,7 +185,7 @@ def test_power_cut_at_every_write_of_an_anchor_update(tmp_path):
             break
         # after the cut the board boots on what survived, and the supplier it trusts is the one stored
         with board_at(state) as board:
-            reason = send(board.url, command(S, TARIFF, 20, payload=b"t", sign=True))[0]
+            reason = send(board.url, command(S, TARIFF, 20, sign=True))[0]
             assert reason == (pipeline.ACCEPT if seen[-1] else pipeline.REJECT_UNKNOWN_ORIGINATOR)
     assert seen == [True, True, False], seen  # two changes (write .new, rename); the rename commits
 
@@ -188,7 +196,7 @@ def meterlab(*args):
 
 def test_cli_gbcs_and_status(tmp_path):
     state = provisioned(tmp_path / "meter")
-    frame = command(S, TARIFF, 3, payload=b"tou", sign=True)
+    frame = command(S, TARIFF, 3, sign=True)
     (tmp_path / "frame.hex").write_text(frame.hex().upper() + "\n")
     with board_at(state) as board:
         result = meterlab("gbcs", board.url, "@" + str(tmp_path / "frame.hex"))

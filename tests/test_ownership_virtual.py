@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from meterfw import authorisation, gbcs, pipeline, roles, store
+from meterfw import authorisation, esme_host, gbcs, pipeline, roles, store
 from meterfw.crypto import p256
 from meterlab.boards.provision import security_storage, stored_counters
 from meterlab.boards.virtual import VirtualBoard
@@ -22,7 +22,9 @@ from meterlab.transport import BoardConnection, BoardLost, BoardTimeout
 pytestmark = pytest.mark.virtual
 PASSPHRASE = "lab"
 TARIFF = authorisation.TARIFF
+TARIFF_PAYLOAD = esme_host.tariff([(0, 21_000), (32, 34_000)])
 READ = authorisation.READ_IMPORT_REGISTERS
+PAYLOADS = {TARIFF: TARIFF_PAYLOAD, READ: esme_host.read(1)}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,9 @@ def commissioned_board(lab, state, role="esme"):
 
 
 def start(state, **options):
-    return VirtualBoard(state, board="esp32", deploy=False, log=open(str(state) + ".log", "a"), **options)
+    # No load on the meter: its flash then changes only for security state, which the power cuts count.
+    return VirtualBoard(state, board="esp32", deploy=False, log=open(str(state) + ".log", "a"), load_watts=0,
+                        **options)
 
 
 def flash_state(state):
@@ -77,7 +81,8 @@ def take(lab, device, supplier, **options):
                                    lab["dcc"][roles.ACCESS_CONTROL_BROKER], **options)
 
 
-def command(lab, originator, device, code, payload=b"tariff", **options):
+def command(lab, originator, device, code, payload=None, **options):
+    payload = PAYLOADS.get(code, b"") if payload is None else payload
     return commands.build_command(originator, device, code, payload, lab["dcc"][roles.ACCESS_CONTROL_BROKER],
                                   **options)
 
@@ -104,9 +109,9 @@ def test_change_of_supplier_end_to_end(lab, tmp_path):
         assert send(virtual.url, command(lab, A, device, TARIFF)) == (pipeline.REJECT_UNKNOWN_ORIGINATOR, None)
         impostor = command(lab, A, device, TARIFF, sign=False)
         message = gbcs.parse(impostor)
-        forged = gbcs.build(gbcs.CRA_COMMAND, commands.next_counter(B), B.eui64, device["eui64"], TARIFF, b"tariff")
+        forged = gbcs.build(gbcs.CRA_COMMAND, commands.next_counter(B), B.eui64, device["eui64"], TARIFF, TARIFF_PAYLOAD)
         forged = gbcs.build(gbcs.CRA_COMMAND, gbcs.parse(forged).counter, B.eui64, device["eui64"], TARIFF,
-                            b"tariff", signature=A.keys.sign("meter-ds", gbcs.parse(forged).signed_part))
+                            TARIFF_PAYLOAD, signature=A.keys.sign("meter-ds", gbcs.parse(forged).signed_part))
         forged = gbcs.wrap(forged, commands.acb_mac(lab["dcc"][roles.ACCESS_CONTROL_BROKER], device, forged))
         assert message.originator == A.eui64
         assert send(virtual.url, forged) == (pipeline.REJECT_BAD_SIGNATURE, None)
@@ -248,9 +253,9 @@ def test_keys_read_from_one_board_forge_for_that_board_only(lab, tmp_path):
 
         def forge(recipient, code, signature=None):
             counter = commands.next_counter(A)
-            apdu = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, recipient, code, b"forged")
+            apdu = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, recipient, code, PAYLOADS[code])
             if signature is not None:
-                apdu = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, recipient, code, b"forged",
+                apdu = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, recipient, code, PAYLOADS[code],
                                   signature=signature(gbcs.parse(apdu).signed_part))
             return gbcs.wrap(apdu, gbcs.mac_for(gbcs.parse(apdu), z))
 

@@ -4,6 +4,7 @@ PlatformIO keeps its state in PLATFORMIO_CORE_DIR (default ~/.platformio); every
 one under tmp_path, with telemetry off, so the tests neither read nor write the user's PlatformIO and
 need no network.
 """
+import hashlib
 import importlib.util
 import json
 import os
@@ -12,6 +13,8 @@ import subprocess
 import sys
 
 import pytest
+
+from meterfw.crypto import p256
 
 from meterlab.boards.firmware import (
     ARCHES,
@@ -94,9 +97,14 @@ def test_build_compiles_modules_and_keeps_boot_files_as_source(march, tmp_path):
     built = build(march, out_dir, progress=progress.append)
 
     sources = [path.relative_to(FIRMWARE_DIR).as_posix() for path in firmware_files()]
-    assert [item.source for item in built] == sources
-    assert len(progress) == len(sources)
-    for item in built:
+    *modules, tables = built
+    assert [item.source for item in modules] == sources
+    assert len(progress) == len(sources) + 1
+    # the P-256 generator tables as a flash file, exactly the bytes and hash meterfw.crypto.p256 accepts
+    assert tables.output == out_dir / "meterfw" / "crypto" / p256.TABLES_FILE
+    assert hashlib.sha256(tables.output.read_bytes()).digest() == p256.TABLES_SHA256
+    assert tables.output.read_bytes() == p256.tables_bytes()
+    for item in modules:
         if item.source in BOOT_FILES:
             assert item.output == out_dir / item.source
             assert item.output.read_bytes() == (FIRMWARE_DIR / item.source).read_bytes()

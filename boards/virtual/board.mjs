@@ -17,6 +17,7 @@
 //   node board.mjs --state DIR --heap BYTES --listen HOST:PORT [--board NAME] [--family esp32|rp2040]
 //                  [--radio HOST:PORT --mac aa:bb:cc:dd:ee:ff] [--uid 16-HEX-DIGITS]
 //                  [--no-rng yes]   (a board without a usable random source: its keys are injected)
+//                  [--load-watts W]   (the ESME's simulated load: W watts steady, not a household's day)
 //                  [--home-listen HOST:PORT]   (the meter's in-home port: the consumer's side, where
 //                  consents are granted; a second loopback TCP port, framed like the serial port, no REPL)
 //   node board.mjs --state DIR --heap BYTES --test MODULE     (run firmware tests, then exit; see runTests)
@@ -52,6 +53,7 @@ function parseArgs(argv) {
   args.heap = parseInt(args.heap, 10);
   if (!(args.heap >= 16 * 1024)) fail("--heap must be at least 16384 bytes");
   if (args.uid !== undefined && !/^[0-9a-fA-F]{16}$/.test(args.uid)) fail("--uid must be 16 hex digits");
+  if (args["load-watts"] !== undefined && !(parseInt(args["load-watts"], 10) >= 0)) fail("--load-watts must be a number of watts");
   if (args["power-cut-after-writes"] !== undefined) {
     args.powerCut = parseInt(args["power-cut-after-writes"], 10);
     if (!(args.powerCut >= 1)) fail("--power-cut-after-writes must be a whole number from 1");
@@ -446,6 +448,7 @@ class Board {
     this.firmwareReader = null;
     this.home = args["home-listen"] ? new SerialPort((data) => this.onHomeInput(data)) : null;
     this.homeInput = [];
+    this.gpio = {};
     this.homeReader = null;
     this.replInput = [];       // bytes that arrived while the board was busy booting
     this.rawLineLength = 0;
@@ -583,6 +586,7 @@ class Board {
         board: board.args.board, family: board.args.family, heap: board.args.heap,
         mac: board.radio ? board.args.mac : null, uid: board.args.uid || null, virtual: true,
         rng: board.args["no-rng"] !== "yes", home: Boolean(board.home),
+        load_watts: board.args["load-watts"] !== undefined ? parseInt(board.args["load-watts"], 10) : null,
       }),
       // The board's hardware RNG.
       random_hex: (n) => crypto.randomBytes(n).toString("hex"),
@@ -620,6 +624,15 @@ class Board {
       },
       home_write: (hex) => {
         if (current() && board.home) board.home.write(Buffer.from(hex, "hex"));
+      },
+      // An output pin (the supply relay): its level goes to STATE/gpio.json, as a lab would probe it.
+      gpio_write: (name, value) => {
+        if (!current() || board.gpio[name] === (value ? 1 : 0)) return;  // a pin set again to its level
+        board.gpio[name] = value ? 1 : 0;
+        const target = path.join(board.args.state, "gpio.json");
+        fs.writeFileSync(target + ".tmp", JSON.stringify(board.gpio) + "\n");
+        fs.renameSync(target + ".tmp", target);
+        log(`gpio ${name} = ${value ? 1 : 0}`);
       },
       radio_send: (peerHex, dataHex) => {
         if (!current()) return Promise.resolve(RADIO_STATUS_LOST);
@@ -814,7 +827,9 @@ if (cliArgs.test) {
 const board = new Board(cliArgs);
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
-    log(`${signal}: power off`);
+    // The peak since the firmware last started: what a lab compares with the board's heap.
+    const peak = board.heap ? ` (peak live heap ${board.heap.peakLive} of ${cliArgs.heap} bytes)` : "";
+    log(`${signal}: power off${peak}`);
     process.exit(0);
   });
 }

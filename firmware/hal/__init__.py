@@ -7,6 +7,10 @@
 #   random_bytes(n)               n bytes from the board's RNG, or None when it has no usable one
 #   unique_id()                   the board's 8-byte hardware ID (the default device ID at commissioning)
 #   home() -> port or None        the meter's in-home port, where the consumer grants consents
+#   unix_time()                   the board's clock in whole Unix seconds, whatever its port's epoch
+#   supply_switch()               switch(closed) driving the load relay (pins.supply_relay: an LED on
+#                                 a dev board; a level in STATE/gpio.json on the virtual board)
+#   metrology()                   what the ESME measures: take_mwh() -> energy since the last call
 #   run(coro)                     run the firmware's main coroutine as the board does
 #   break_to_repl()               leave the firmware for the REPL (a 0x03 arrived on the serial port)
 import sys

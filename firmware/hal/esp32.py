@@ -3,8 +3,8 @@ import asyncio
 
 from micropython import const
 
-from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, random_bytes,  # noqa: F401
-                           serial, ticks_ms)
+from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, metrology,  # noqa: F401
+                           random_bytes, serial, switch_for, ticks_ms, unix_time)
 
 _MAX_PEERS = const(16)  # ESP-NOW allows 20 peers (fewer when encrypted); keep headroom
 _BROADCAST = b"\xff" * 6
@@ -20,6 +20,10 @@ def unique_id():
 
     mac = machine.unique_id()
     return mac[:3] + b"\xff\xfe" + mac[3:6]
+
+
+def supply_switch():
+    return switch_for(_DESCRIPTION)
 
 
 def board_info():

@@ -39,6 +39,32 @@ def ticks_ms():
     return time.ticks_ms()
 
 
+# MicroPython's embedded ports count from 2000 or 1970 depending on version and port; ask rather than assume.
+_EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def unix_time():
+    # The RTC is not set at boot (it starts at the epoch); a lab sets it with mpremote's `rtc --set`.
+    return int(time.time()) + _EPOCH_OFFSET
+
+
+def switch_for(description):
+    """supply_switch() of a board: its supply_relay pin as an output, or a switch that drives nothing."""
+    pin = (description.get("pins") or {}).get("supply_relay")
+    if pin is None:
+        return lambda closed: None
+    import machine
+
+    relay = machine.Pin(pin, machine.Pin.OUT)
+    return lambda closed: relay.value(1 if closed else 0)
+
+
+def metrology():
+    from hal.load import SimulatedLoad
+
+    return SimulatedLoad(unix_time, time.ticks_ms, time.ticks_diff)
+
+
 def free_heap():
     return gc.mem_free()
 

@@ -7,8 +7,8 @@ import asyncio
 import machine
 from micropython import const
 
-from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, random_bytes,  # noqa: F401
-                           serial, ticks_ms)
+from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, metrology,  # noqa: F401
+                           random_bytes, serial, switch_for, ticks_ms, unix_time)
 from meterfw import framing
 
 _ADDRESS_BYTES = const(6)
@@ -22,6 +22,10 @@ _radio = None
 def unique_id():
     # The flash chip's 64-bit unique ID: 8 bytes, what the RP2040 reports as its board ID.
     return machine.unique_id()[:8]
+
+
+def supply_switch():
+    return switch_for(_DESCRIPTION)
 
 
 def board_info():

@@ -39,6 +39,21 @@ def ticks_ms():
     return time.ticks_ms()
 
 
+def unix_time():
+    # Node's clock; this port's time.time() is a float.
+    return int(time.time())
+
+
+def supply_switch():
+    return lambda closed: vboard.gpio_write("supply_relay", 1 if closed else 0)
+
+
+def metrology():
+    from hal.load import SimulatedLoad
+
+    return SimulatedLoad(unix_time, time.ticks_ms, time.ticks_diff, _INFO.get("load_watts"))
+
+
 def free_heap():
     # This port only collects garbage between calls from JavaScript and counts the room it could grow
     # into as free, so gc.mem_free() says little here; the harness measures the live heap after each

@@ -14,9 +14,16 @@ it run twice. A rejected frame reaches no executor and gets no response (see met
 RejectLog is the pipeline's log on a board: the last few rejects (reason, originator, message code,
 counter) for the lab to read over the board protocol, beside the per-reason counts.
 
-CommandRecorder is the executor of a board whose role does not act on commands yet: it acknowledges each
-command and keeps the last few it ran (role, code, counter), so a lab, and the tests, can see exactly
-which commands ran and in what order.
+CommandRecorder keeps the last few commands a device ran (role, code, counter), so a lab, and the tests,
+can see exactly which commands ran and in what order; it is the whole executor of a role that does not
+act on commands yet (it acknowledges each).
+
+CommandRouter puts a device's handlers behind the pipeline, the same on a board and in the host's
+in-process fleet: credential replacement (meterfw.ownership, every role) first, then the role's device
+(an ElectricityMeter), which checks its own payloads as the pipeline's validator and runs its commands.
+
+    router = CommandRouter(credentials, recorder, device=None)   # router.device may be set later
+    DevicePipeline(..., validator=router.validate); GbcsEndpoint(pipeline, responder, router.execute)
 """
 
 try:
@@ -73,6 +80,28 @@ class CommandRecorder:
             self.recent.pop(0)
         self.count += 1
         return bytes((STATUS_OK,))
+
+
+class CommandRouter:
+    def __init__(self, credentials, recorder, device=None):
+        self.credentials = credentials  # a meterfw.ownership.CredentialUpdater
+        self.recorder = recorder
+        self.device = device  # validate(message, role, rule) and execute(decision), or None
+
+    def validate(self, message, role, rule):
+        if self.credentials.handles(message.message_code):
+            return self.credentials.validate(message, role, rule)
+        if self.device is not None:
+            return self.device.validate(message, role, rule)
+        return 0, None  # pipeline.ACCEPT: a role with no device yet takes what the table allows
+
+    def execute(self, decision):
+        answer = self.recorder(decision)
+        if self.credentials.handles(decision.message.message_code):
+            return self.credentials.execute(decision)
+        if self.device is not None:
+            return self.device.execute(decision)
+        return answer
 
 
 class RejectLog:

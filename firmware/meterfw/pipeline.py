@@ -24,8 +24,10 @@ Cheap checks first, fail closed, in this order; the first failing check decides 
    10a. a third party's read asks for no more months than its consent REJECT_CONSENT_SCOPE (the read's
        payload starts with the months of history wanted)
    10b. the validator, if any, accepts the payload: credential replacement (meterfw.ownership) checks
-       the new certificates here, so a bad one changes nothing; it returns a reason (REJECT_BAD_PAYLOAD,
-       REJECT_CERTIFICATE, REJECT_CERTIFICATE_CHAIN, REJECT_KEY_USAGE, REJECT_CERTIFICATE_ROLE) or
+       the new certificates here, so a bad one changes nothing, and the device's role (meterfw.esme)
+       checks its own payloads and refuses codes it does not run; it returns a reason
+       (REJECT_BAD_PAYLOAD, REJECT_CERTIFICATE, REJECT_CERTIFICATE_CHAIN, REJECT_KEY_USAGE,
+       REJECT_CERTIFICATE_ROLE, REJECT_UNSUPPORTED) or
        ACCEPT with a plan, which the Decision carries to the executor
    11. ACCEPT: the role's counter advanced (atomically, by the store) before the caller acts, so a
        power cut after acting can never let the same command through again. A store that refuses
@@ -76,7 +78,8 @@ REJECT_KEY_USAGE = const(18)
 REJECT_CERTIFICATE_ROLE = const(19)
 REJECT_NO_CONSENT = const(20)
 REJECT_CONSENT_SCOPE = const(21)
-REASON_COUNT = const(22)
+REJECT_UNSUPPORTED = const(22)
+REASON_COUNT = const(23)
 
 REASON_NAMES = (
     "accept",
@@ -101,6 +104,7 @@ REASON_NAMES = (
     "wrong role in a certificate",
     "consent expired",
     "outside the consent's scope",
+    "not a command this device runs",
 )
 
 MAX_FRAME = const(2048)  # default bound; RTDS 4.5.0 frames peak well under 2 KiB

@@ -148,6 +148,16 @@ def _valid_key(key):
     return len(key) == KEY_SIZE and p256.is_valid_public_key(key)
 
 
+def commit(storage, name, data):
+    """Replace file name by data as one step: write NAME.new, read it back and compare, rename."""
+    new = name + NEW
+    storage.write(new, data)
+    if storage.read(new) != data:
+        storage.remove(new)
+        raise StoreError(new + ": read back differs from what was written")
+    storage.rename(new, name)
+
+
 class _RecordStore:
     """One record file per role, written by write-verify-rename (see the module docstring)."""
 
@@ -192,14 +202,7 @@ class _RecordStore:
         """Commit payload as role's record: write NAME.new, verify, rename. RAM is the caller's job."""
         sequence = (self._sequence.get(role, 0) + 1) & _SEQUENCE_MASK
         data = _encode(self._format, role, sequence, payload)
-        name = self._name(role)
-        new = name + NEW
-        storage = self._storage
-        storage.write(new, data)
-        if storage.read(new) != data:
-            storage.remove(new)
-            raise StoreError(new + ": read back differs from what was written")
-        storage.rename(new, name)
+        commit(self._storage, self._name(role), data)
         self._sequence[role] = sequence
 
 

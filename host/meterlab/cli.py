@@ -18,7 +18,7 @@ def cmd_virtual_start(args):
 
     board = VirtualBoard(
         args.state, role=args.role, board=args.board, listen=args.listen, radio=args.radio,
-        mac=args.mac, deploy=not args.no_deploy, home=args.home,
+        mac=args.mac, deploy=not args.no_deploy, home=args.home, load_watts=args.load_watts,
     )
     return run_foreground(board)
 
@@ -437,6 +437,8 @@ def build_parser():
                        help="boot what is on the flash instead of deploying the repository's firmware")
     start.add_argument("--home", action="store_true",
                        help="open the meter's in-home port too (where the consumer grants consents)")
+    start.add_argument("--load-watts", type=int, metavar="W",
+                       help="an ESME's load: W watts steady (default: a household's day, 300 W to 1.8 kW)")
     start.set_defaults(handler=cmd_virtual_start)
 
     radio = virtual_commands.add_parser(

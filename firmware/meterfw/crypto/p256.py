@@ -78,7 +78,6 @@ except ImportError:
 
 import hashlib
 
-from meterfw.crypto import p256_tables
 from meterfw.crypto.hmac import hmac_sha256
 
 # Curve parameters (SEC 2, FIPS 186-4 D.1.2.3); the generator G is the first point of the tables.
@@ -100,10 +99,74 @@ _MASK128 = (1 << 128) - 1
 _NAF_LEN = const(258)  # digit positions 0..257 (a width-w NAF of a 256-bit number has at most 257)
 _STEP_EVERY = const(3)  # verify_steps yields after every 4th position with a digit (about 16 times)
 
-_G_ODD = p256_tables.G_ODD_MULTIPLES
-_G128_ODD = p256_tables.G128_ODD_MULTIPLES
-_G_COMB = p256_tables.G_COMB
-if p256_tables.G_WNAF_WIDTH != _W_G or len(_G_ODD) != 64 << (_W_G - 2) or len(_G128_ODD) != len(_G_ODD) or len(_G_COMB) != 512:
+# The generator's tables: G_ODD_MULTIPLES || G128_ODD_MULTIPLES || G_COMB of p256_tables, 8704 bytes.
+# A deployed board has them as a flash file beside this module (TABLES_FILE, written by the host's
+# firmware build) and reads them a point at a time: 8.5 KB the heap does not hold. The file must hash
+# to TABLES_SHA256; one that does not (damaged, or absent as under CPython) is ignored and the module's
+# own copy is imported instead, so a damaged file costs RAM, never a wrong point.
+TABLES_FILE = "p256_tables.bin"
+TABLES_SHA256 = b"\x1a\x09\x7a\xe5\x95\x3b\xa5\x0e\xe7\x51\x6a\xce\xfd\x36\x73\x89\x11\xfa\xe9\x48\xf6\xc2\x5b\x32\x6a\x4b\xa8\xb6\x7a\xc7\x54\x82"
+_ODD_LEN = const(4096)
+_COMB_LEN = const(512)
+
+
+class _FlashTable:
+    """A slice of the open tables file that reads like bytes: table[a:b] is that many bytes from flash."""
+
+    def __init__(self, file, offset, length):
+        self._file = file
+        self._offset = offset
+        self._length = length
+
+    def __len__(self):
+        return self._length
+
+    def __getitem__(self, part):
+        self._file.seek(self._offset + part.start)
+        return self._file.read(part.stop - part.start)
+
+
+def _open_tables():
+    """(G odd multiples, 2^128 G odd multiples, G comb) from the flash file, or None."""
+    try:
+        file = open(__file__.rsplit("/", 1)[0] + "/" + TABLES_FILE, "rb")
+    except (NameError, OSError):
+        return None
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        chunk = file.read(512)
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+    if size != 2 * _ODD_LEN + _COMB_LEN or digest.digest() != TABLES_SHA256:
+        file.close()
+        print("p256: %s does not match; using the tables in RAM" % TABLES_FILE)
+        return None
+    return (_FlashTable(file, 0, _ODD_LEN), _FlashTable(file, _ODD_LEN, _ODD_LEN),
+            _FlashTable(file, 2 * _ODD_LEN, _COMB_LEN))
+
+
+def tables_bytes():
+    """The tables file's contents, from p256_tables (what the host's firmware build writes)."""
+    from meterfw.crypto import p256_tables
+
+    if p256_tables.G_WNAF_WIDTH != _W_G:
+        raise ImportError("p256_tables does not match p256")
+    return p256_tables.G_ODD_MULTIPLES + p256_tables.G128_ODD_MULTIPLES + p256_tables.G_COMB
+
+
+_tables = _open_tables()
+if _tables is None:
+    from meterfw.crypto import p256_tables
+
+    if p256_tables.G_WNAF_WIDTH != _W_G:
+        raise ImportError("p256_tables does not match p256")
+    _tables = (p256_tables.G_ODD_MULTIPLES, p256_tables.G128_ODD_MULTIPLES, p256_tables.G_COMB)
+_G_ODD, _G128_ODD, _G_COMB = _tables
+del _tables
+if len(_G_ODD) != 64 << (_W_G - 2) or len(_G128_ODD) != len(_G_ODD) or len(_G_COMB) != _COMB_LEN:
     raise ImportError("p256_tables does not match p256")
 
 try:  # CPython: an extended Euclid in C. MicroPython accepts the call but returns 0 (no error).

@@ -3,6 +3,7 @@
 Every firmware module is compiled to .mpy for the board's architecture, which is also the gate that
 keeps CPython-only syntax out of the firmware (design.md: every file must compile for xtensawin and
 armv6m). The boot files stay source, because MicroPython runs only boot.py and main.py at start-up.
+One data file joins them: the P-256 generator tables (meterfw/crypto/p256_tables.bin), read from flash.
 
 Run as a script to build one board family's tree (PlatformIO's `compile` target does this):
     python -m meterlab.boards.firmware --board esp32 --out-dir .pio/build/esp32/firmware
@@ -126,7 +127,21 @@ def build(
         if progress is not None:
             progress(f"{action} {relative.as_posix()} -> {output.relative_to(out_dir).as_posix()}")
         built.append(BuiltFile(relative.as_posix(), output))
+    built.append(_write_p256_tables(out_dir, progress))
     return built
+
+
+def _write_p256_tables(out_dir: pathlib.Path, progress: Callable[[str], None] | None) -> BuiltFile:
+    # The generator's tables as a flash file, which meterfw.crypto.p256 reads a point at a time instead of
+    # holding 8.5 KB of them in the heap (p256_tables.mpy stays beside it, the fallback if it is damaged).
+    from meterfw.crypto import p256
+
+    output = out_dir / "meterfw" / "crypto" / p256.TABLES_FILE
+    output.write_bytes(p256.tables_bytes())
+    source = "meterfw/crypto/p256_tables.py"
+    if progress is not None:
+        progress(f"tables {source} -> {output.relative_to(out_dir).as_posix()}")
+    return BuiltFile(source, output)
 
 
 def _prepare_build_dir(out_dir: pathlib.Path) -> None:

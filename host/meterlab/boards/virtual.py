@@ -180,7 +180,8 @@ class VirtualBoard:
     Used by the CLI (foreground) and by tests and the demo (background)."""
 
     def __init__(self, state_dir, *, role=None, board="esp32", listen="127.0.0.1:0", radio=None,
-                 mac=None, deploy=True, log=None, power_cut_after_writes=None, rng=True, home=False):
+                 mac=None, deploy=True, log=None, power_cut_after_writes=None, rng=True, home=False,
+                 load_watts=None):
         self.state_dir = Path(state_dir)
         self.role = role
         self.board = load_board(board)
@@ -194,6 +195,9 @@ class VirtualBoard:
         self.rng = rng  # False: a board without a usable random source (commissioning injects its keys)
         self.home = home  # True: open the meter's in-home port (consents); its URL is home_url
         self.home_url = None
+        if load_watts is not None and not 0 <= load_watts <= 1_000_000:
+            raise VirtualBoardError(f"a load of {load_watts} W: give 0 to 1,000,000 watts")
+        self.load_watts = load_watts  # an ESME's simulated load: steady watts, or None for a household's day
         self.process = None
         self.url = None
         self.mac = None
@@ -220,6 +224,8 @@ class VirtualBoard:
             command += ["--no-rng", "yes"]
         if self.home:
             command += ["--home-listen", "127.0.0.1:0"]
+        if self.load_watts is not None:
+            command += ["--load-watts", str(int(self.load_watts))]
         if self.power_cut_after_writes is not None:
             command += ["--power-cut-after-writes", str(self.power_cut_after_writes)]
         self.process = subprocess.Popen(

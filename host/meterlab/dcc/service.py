@@ -159,14 +159,23 @@ class Dcc:
 
     def _own_command(self, meter, build, actor, action, detail, new_owner, done, refused):
         # A credential command the DCC originates itself (its transitional CoS or recovery party): built
-        # for the registered meter, routed, audited; on the meter's accept, its signed answer is checked
-        # and a supplier it installed becomes the owner.
+        # for the registered meter, audited before it leaves (as a user's request is), routed, and its
+        # answer audited; on the meter's accept, its signed answer is checked and a supplier it installed
+        # becomes the owner.
+        from meterlab.csp import CspRefused
+
         device = self._device(meter)
         if device is None:
             return Result(REFUSED, "meter not registered")
         frame = build(device)
-        reason, response = self.router(device, frame)
-        self.audit.append(actor, action, {"meter": meter.hex(), **detail, "meter_reason": reason})
+        fields = {"meter": meter.hex(), **detail}
+        self.audit.append(actor, action, fields)
+        try:
+            reason, response = self.router(device, frame)
+        except CspRefused as error:
+            self.audit.append(actor, "csp refused", {**fields, "why": str(error)})
+            return Result(REFUSED, f"the CSP refused: {error}")
+        self.audit.append(actor, "answer", {**fields, "meter_reason": reason})
         if reason != 0:
             return Result(REFUSED, refused, reason, response)
         commands.check_response(device, frame, response)
