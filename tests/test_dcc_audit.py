@@ -72,8 +72,25 @@ def test_cutting_off_the_newest_entries_is_detected_by_the_head(log):
         db.execute("DELETE FROM audit WHERE seq > 8")
     problems = log.verify()
     assert len(problems) == 1 and "ends at entry 8, but the head says entry 10" in problems[0]
-    log.head_path.unlink()
-    assert "head file is missing" in log.verify()[0]
+    with pytest.raises(sqlite3.DatabaseError, match="only moves forward"):  # the head cannot be wound back
+        with log._db:
+            log._db.execute("UPDATE audit_head SET seq = 8")
+    db = sqlite3.connect(log.path)
+    db.executescript("DROP TRIGGER audit_head_kept; DELETE FROM audit_head;")
+    db.close()
+    assert "the head is missing" in log.verify()[0]
+
+
+def test_a_head_file_of_an_older_log_is_taken_over(log, tmp_path):
+    seq, digest = log.head()
+    log.close()
+    db = sqlite3.connect(log.path)
+    db.executescript("DROP TRIGGER audit_head_kept; DELETE FROM audit_head;")
+    db.close()
+    (tmp_path / "dcc" / "audit.head").write_text(json.dumps({"seq": seq, "hash": digest}))
+    again = AuditLog(tmp_path / "dcc")
+    assert again.head() == (seq, digest) and again.verify() == [] and not (tmp_path / "dcc" / "audit.head").exists()
+    again.close()
 
 
 def test_cli_audit_verify(log, tmp_path):

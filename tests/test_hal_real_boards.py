@@ -891,3 +891,34 @@ def test_main_answers_the_host_then_breaks_to_the_repl(board, platform):
         assert framing.FrameDecoder().feed(bytes(board.uarts[0].tx)) == [peer + PICO_MAC + b"tariff"]
     assert board.kbd_intr == [-1, 3]
     assert board.stdin.pending == for_the_repl
+
+
+# The in-home port: a UART of its own, from the description's "home", framed like the USB serial port.
+@pytest.mark.parametrize("platform, name, wiring", [("esp32", "esp32-devkitc.json", (2, 17, 16)),
+                                                    ("esp32", "esp32-s3-devkitc.json", (1, 17, 18)),
+                                                    ("rp2", "rpi-pico.json", (1, 4, 5))])
+def test_the_in_home_port_is_the_descriptions_uart(board, platform, name, wiring):
+    board.board_json((BOARDS_DIR / name).read_text())
+    hal = board.boot(platform)
+    home = hal.home()
+    assert home is not None and hal.home() is home
+    [uart] = [u for u in board.uarts if u.id == wiring[0]]
+    assert (uart.id, uart.tx_pin.id, uart.rx_pin.id, uart.baudrate) == (*wiring, 115200)
+    frame = framing.encode(bytes((link.CONSENTS,)))
+    uart.rx += frame
+    assert run(home.read()) == frame
+
+    async def answer():
+        home.write(b"\xc0answer\xc0")
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    run(answer())
+    assert bytes(uart.tx) == b"\xc0answer\xc0"
+
+
+def test_a_board_without_a_home_uart_has_no_in_home_port(board):
+    description = json.loads((BOARDS_DIR / "esp32-devkitc.json").read_text())
+    del description["home"]
+    board.board_json(description)
+    assert board.boot("esp32").home() is None and board.uarts == []

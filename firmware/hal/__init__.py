@@ -6,7 +6,9 @@
 #   ticks_ms(), free_heap()       clock and RAM, passed into the core (which reads neither itself)
 #   random_bytes(n)               n bytes from the board's RNG, or None when it has no usable one
 #   unique_id()                   the board's 8-byte hardware ID (the default device ID at commissioning)
-#   home() -> port or None        the meter's in-home port, where the consumer grants consents
+#   home() -> port or None        the meter's in-home port, where the consumer grants consents: async
+#                                 read(), write(data); a UART of its own on a real board (its
+#                                 description's "home"), a second socket on the virtual board
 #   unix_time()                   the board's clock in whole Unix seconds, whatever its port's epoch
 #   supply_switch()               switch(closed) driving the load relay (pins.supply_relay: an LED on
 #                                 a dev board; a level in STATE/gpio.json on the virtual board)

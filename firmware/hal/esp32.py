@@ -3,8 +3,8 @@ import asyncio
 
 from micropython import const
 
-from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, metrology,  # noqa: F401
-                           random_bytes, serial, switch_for, ticks_ms, unix_time)
+from hal.realboard import (break_to_repl, describe, free_heap, home_for, load_description,  # noqa: F401
+                           metrology, random_bytes, serial, switch_for, ticks_ms, unix_time)
 
 _MAX_PEERS = const(16)  # ESP-NOW allows 20 peers (fewer when encrypted); keep headroom
 _BROADCAST = b"\xff" * 6
@@ -24,6 +24,10 @@ def unique_id():
 
 def supply_switch():
     return switch_for(_DESCRIPTION)
+
+
+def home():
+    return home_for(_DESCRIPTION)
 
 
 def board_info():

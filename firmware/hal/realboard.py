@@ -29,10 +29,43 @@ def random_bytes(n):
         return None
 
 
-def home():
-    # The in-home port (consents) is not wired on real boards yet: there a button press will confirm
-    # a consent offered over the serial port. Until then, None: no consent can be granted.
-    return None
+class UartHomePort:
+    """The meter's in-home port on a UART of its own (the description's "home": uart, tx, rx, baud): where
+    the consumer's device (an in-home display, a laptop on a USB-serial adapter) grants and revokes
+    consents, framed like the USB serial port. Only someone at the meter can reach it, which is the
+    point: neither the DCC nor a third party can make a consent."""
+
+    def __init__(self, config):
+        import asyncio
+
+        import machine
+
+        uart = machine.UART(config["uart"], baudrate=config.get("baud", 115200), tx=machine.Pin(config["tx"]),
+                            rx=machine.Pin(config["rx"]))
+        self._reader = asyncio.StreamReader(uart)
+        self._writer = asyncio.StreamWriter(uart, {})
+
+    async def read(self):
+        return bytes(await self._reader.read(64))
+
+    def write(self, data):
+        # Answers are short: buffered, and drained by a task while the loop runs on.
+        import asyncio
+
+        self._writer.write(data)
+        asyncio.create_task(self._writer.drain())
+
+
+_home = None
+
+
+def home_for(description):
+    """home() of a board: its in-home port, or None when its description names no "home" UART."""
+    global _home
+    config = description.get("home")
+    if _home is None and isinstance(config, dict):
+        _home = UartHomePort(config)
+    return _home
 
 
 def ticks_ms():

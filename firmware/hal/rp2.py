@@ -7,8 +7,8 @@ import asyncio
 import machine
 from micropython import const
 
-from hal.realboard import (break_to_repl, describe, free_heap, home, load_description, metrology,  # noqa: F401
-                           random_bytes, serial, switch_for, ticks_ms, unix_time)
+from hal.realboard import (break_to_repl, describe, free_heap, home_for, load_description,  # noqa: F401
+                           metrology, random_bytes, serial, switch_for, ticks_ms, unix_time)
 from meterfw import framing
 
 _ADDRESS_BYTES = const(6)
@@ -26,6 +26,10 @@ def unique_id():
 
 def supply_switch():
     return switch_for(_DESCRIPTION)
+
+
+def home():
+    return home_for(_DESCRIPTION)
 
 
 def board_info():

@@ -322,6 +322,7 @@ def cmd_dcc_audit_verify(args):
     try:
         problems = log.verify()
         count = len(log.entries())
+        head = log.head()
     finally:
         log.close()
     if problems:
@@ -329,6 +330,8 @@ def cmd_dcc_audit_verify(args):
             print(f"  {problem}")
         raise CommandError(f"the audit log in {args.dcc} has been tampered with ({len(problems)} problems above)")
     print(f"{args.dcc}: audit log whole, {count} entries, chain and head agree")
+    if head is not None:  # kept elsewhere, it shows a log cut short and its head rewritten to match
+        print(f"head: entry {head[0]}, {head[1]}")
     return 0
 
 

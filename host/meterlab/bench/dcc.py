@@ -8,7 +8,7 @@ Figures, measured in the same run so a busy machine slows both sides alike:
     of the work: every request needs one;
   - dcc_requests_per_s: READ requests (MAC only at the meter, so one signature check each at the DCC)
     through Dcc.submit_batch in batches of `batch` requests; each batch is made durable (users'
-    counters, audit entries: SQLite with synchronous=FULL, and the audit head file fsync'd) before any
+    counters, audit entries and their head: SQLite in WAL mode with synchronous=FULL) before any
     frame leaves, and again after the answers;
   - dcc_vs_raw_verify: their ratio.
 Targets: at least 0.5 of the raw verify rate, and at least 5,000 requests/s (Great Britain's DCC averages

@@ -3,16 +3,18 @@
 Every entry carries the hash of the one before it; an entry's hash covers its sequence number, time,
 actor, action, detail and that previous hash. Editing, removing, inserting or reordering any entry
 breaks the chain from there on, and `verify()` says where. What a chain cannot show by itself, the
-last entries cut off, the head file shows: beside the database, `audit.head` holds the sequence number
-and hash of the newest entry, replaced atomically after each append.
+last entries cut off, the head shows: the one row of `audit_head` holds the sequence number and hash of
+the newest entry, written in the same transaction as the entries, so it never lags them (a crash
+between two files could leave a head behind its log, a false alarm) and costs no second fsync.
 
-SQLite triggers refuse UPDATE and DELETE on the table, so no code path of meterlab changes an entry;
-someone with the file can still drop them, which is what the chain is for. Appends are durable one by
-one, or a batch at a time (group commit: one fsync for many entries), which is how the DCC keeps up.
+SQLite triggers refuse UPDATE and DELETE on the entries, and any move of the head backwards, so no code
+path of meterlab changes them; someone with the file can still drop the triggers and edit, which is
+what the chain is for, and truncate the log and rewrite the head alike, which only a copy of the head
+kept elsewhere reveals (`meterlab dcc audit verify` prints it). Appends are durable one by one, or a
+batch at a time (group commit: one fsync for many entries), which is how the DCC keeps up.
 """
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -33,6 +35,15 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_head_forward BEFORE UPDATE ON audit_head WHEN NEW.seq <= OLD.seq
+    BEGIN SELECT RAISE(ABORT, 'the audit head only moves forward'); END;
+CREATE TRIGGER IF NOT EXISTS audit_head_kept BEFORE DELETE ON audit_head
+    BEGIN SELECT RAISE(ABORT, 'the audit head is kept'); END;
 """
 
 
@@ -50,7 +61,6 @@ class AuditLog:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / "audit.sqlite"
-        self.head_path = folder / "audit.head"
         self.clock = clock
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -58,6 +68,7 @@ class AuditLog:
         self._db.executescript(SCHEMA)
         row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq, self._last = row if row else (0, GENESIS)
+        self._adopt_head_file(folder / "audit.head")
         self._batch_depth = 0
         self._pending = []  # rows appended in the open batch, inserted together at its commit
 
@@ -76,12 +87,27 @@ class AuditLog:
             self._commit()
         return digest
 
+    def _adopt_head_file(self, path):
+        # Logs written before the head moved into the database kept it in audit.head: take it over once.
+        if not path.is_file() or self.head() is not None:
+            return
+        head = json.loads(path.read_text())
+        with self._db:
+            self._db.execute("INSERT INTO audit_head VALUES (1, ?, ?)", (head["seq"], head["hash"]))
+        path.unlink()
+
+    def head(self):
+        """(seq, hash) of the newest entry, as recorded when it was appended; None before the first."""
+        row = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return tuple(row) if row else None
+
     def _commit(self):
         if self._pending:
             self._db.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending)
+            self._db.execute("INSERT INTO audit_head VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE "
+                             "SET seq = excluded.seq, hash = excluded.hash", (self._seq, self._last))
             self._pending = []
         self._db.commit()
-        self._write_head()
 
     class _Batch:
         def __init__(self, log):
@@ -98,17 +124,8 @@ class AuditLog:
 
     def batch(self):
         """Group commit: entries appended inside `with log.batch():` are made durable together, with one
-        commit and one head write, when the outermost batch ends (also on an exception: what was
-        appended happened)."""
+        commit, when the outermost batch ends (also on an exception: what was appended happened)."""
         return self._Batch(self)
-
-    def _write_head(self):
-        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump({"seq": self._seq, "hash": self._last}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.head_path)
 
     def entries(self, since=0):
         """[(seq, at, actor, action, detail dict)] after seq `since`, oldest first."""
@@ -129,15 +146,12 @@ class AuditLog:
             if entry_hash(seq, at, actor, action, detail, stored_prev) != stored_hash:
                 problems.append(f"entry {seq} was changed after it was written")
             expected_seq, prev = seq + 1, stored_hash
-        try:
-            head = json.loads(self.head_path.read_text())
-        except (FileNotFoundError, ValueError):
-            head = None
+        head = self.head()
         last_seq = expected_seq - 1
         if head is None:
             if last_seq:
-                problems.append("the head file is missing: the newest entries cannot be vouched for")
-        elif (head.get("seq"), head.get("hash")) != (last_seq, prev):
-            problems.append(f"the log ends at entry {last_seq}, but the head says entry {head.get('seq')}: "
+                problems.append("the head is missing: the newest entries cannot be vouched for")
+        elif head != (last_seq, prev):
+            problems.append(f"the log ends at entry {last_seq}, but the head says entry {head[0]}: "
                             "entries were removed from the end, or the head was changed")
         return problems
