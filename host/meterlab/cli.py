@@ -177,6 +177,16 @@ def _smki_passphrase():
     raise CommandError("the SMKI's operator passphrase: set METERLAB_SMKI_PASSPHRASE (or run in a terminal)")
 
 
+def _role_named(text):
+    """The role number of a role's name as the CLI writes it (network-operator); CommandError otherwise."""
+    from meterfw import roles
+
+    by_name = {name.replace(" ", "-"): number for number, name in roles.NAMES.items()}
+    if text not in by_name:
+        raise CommandError(f"unknown role {text!r}: one of {', '.join(sorted(by_name))}")
+    return by_name[text]
+
+
 def _eui64(text, option):
     """The 8 bytes of a 16-hex-digit EUI-64 given as option; CommandError otherwise."""
     try:
@@ -232,16 +242,12 @@ def cmd_smki_device_ca(args):
 
 
 def cmd_smki_party(args):
-    from meterfw import roles
     from meterlab.smki.authority import Smki
     from meterlab.smki.parties import Party
 
-    by_name = {name.replace(" ", "-"): number for number, name in roles.NAMES.items()}
-    if args.role not in by_name:
-        raise CommandError(f"unknown role {args.role!r}: one of {', '.join(sorted(by_name))}")
     eui64 = _eui64(args.eui64, "--eui64")
     passphrase = _smki_passphrase()
-    party = Party.create(Smki.open(args.home, passphrase), args.name, by_name[args.role], eui64, passphrase)
+    party = Party.create(Smki.open(args.home, passphrase), args.name, _role_named(args.role), eui64, passphrase)
     print(f"party {party.eui64.hex()} {party.name} ({args.role}): meter-facing DS and KA keys, DCC-facing DS key, "
           f"certificates in {party.folder}")
     return 0
@@ -272,42 +278,152 @@ def cmd_commission(args):
     return 0
 
 
-def cmd_supplier_take_ownership(args):
-    from meterfw import pipeline, roles
-    from meterlab.client import BoardClient
-    from meterlab.dcc.register import DeviceRegister
-    from meterlab.parties import commands
+def _smki_party(home, eui64_text, option, role, role_text):
+    """(SMKI, passphrase, party) for a party of the SMKI in home that must hold role; CommandError else."""
+    from meterfw import roles
     from meterlab.smki.authority import Smki
-    from meterlab.smki.parties import Party, PartyError, dcc_parties
-    from meterlab.transport import BoardConnection
+    from meterlab.smki.parties import Party, PartyError
 
     passphrase = _smki_passphrase()
-    smki = Smki.open(args.smki, passphrase)
+    smki = Smki.open(home, passphrase)
     try:
-        supplier = Party.load(smki, _eui64(args.supplier, "--supplier").hex(), passphrase)
+        party = Party.load(smki, _eui64(eui64_text, option).hex(), passphrase)
     except PartyError:
-        raise CommandError(f"no supplier {args.supplier} in {args.smki} (add it with `meterlab smki party`)") from None
-    if supplier.role != roles.SUPPLIER:
-        raise CommandError(f"{args.supplier} is a {roles.NAMES[supplier.role]}, not a supplier")
-    parties = dcc_parties(smki, passphrase)
-    register = DeviceRegister(args.dcc)
+        raise CommandError(f"no party {eui64_text} in {home} (add it with `meterlab smki party`)") from None
+    if party.role != role:
+        raise CommandError(f"{eui64_text} is a {roles.NAMES[party.role]}, not a {role_text}")
+    return smki, passphrase, party
+
+
+def cmd_supplier_take_ownership(args):
+    from meterfw import roles
+    from meterlab.parties.service_user import UserError, change_supplier
+
+    smki, passphrase, supplier = _smki_party(args.smki, args.supplier, "--supplier", roles.SUPPLIER, "supplier")
     try:
-        with BoardConnection(args.url, timeout=args.timeout) as connection:
-            client = BoardClient(connection)
-            _, _, _, keys = client.identify()
-            device = register.device(keys[0]) if keys else None
-            if device is None:
-                raise CommandError(f"{args.url} is not a device in the DCC's register (commission it first)")
-            frame = commands.take_ownership(smki, device, supplier, parties[roles.TRANSITIONAL_COS],
-                                            parties[roles.ACCESS_CONTROL_BROKER])
-            reason, response = client.gbcs(frame)
-    finally:
-        register.close()
-    if reason != pipeline.ACCEPT:
-        raise CommandError(f"the meter refused the change of supplier: {pipeline.REASON_NAMES[reason]}")
-    commands.check_response(device, frame, response)
+        device = change_supplier(smki, passphrase, args.dcc, args.url, supplier, timeout=args.timeout)
+    except UserError as error:
+        raise CommandError(f"{args.url}: {error}") from None
     print(f"{args.url}: device {device['eui64'].hex()} now owned by {supplier.name} ({supplier.eui64.hex()}); "
-          f"the meter's signed response verified")
+          f"the meter's signed response verified, the DCC's register updated")
+    return 0
+
+
+def cmd_dcc_install_anchor(args):
+    from meterlab.parties.service_user import UserError, install_anchor
+
+    role = _role_named(args.role)
+    smki, passphrase, party = _smki_party(args.smki, args.party, "--party", role, args.role)
+    try:
+        device = install_anchor(smki, passphrase, args.dcc, args.url, party, role, timeout=args.timeout)
+    except UserError as error:
+        raise CommandError(f"{args.url}: {error}") from None
+    print(f"{args.url}: device {device['eui64'].hex()} now trusts {party.name} ({party.eui64.hex()}) as its "
+          f"{args.role}, installed by the DCC's recovery party; the meter's signed response verified")
+    return 0
+
+
+def _service_user(args):
+    from meterlab.parties.service_user import ServiceUser
+
+    return ServiceUser(args.smki, args.dcc, _eui64(args.as_party, "--as"), _smki_passphrase())
+
+
+def _send(args, code, payload):
+    from meterlab.parties.service_user import UserError
+
+    try:
+        return _service_user(args).send(args.url, code, payload, timeout=args.timeout)
+    except UserError as error:
+        raise CommandError(f"{args.url}: {error}") from None
+
+
+def _wh(value):
+    return "no record" if value is None else f"{value:,} Wh"
+
+
+def _pence(thousandths):
+    return f"{thousandths / 1000:.3f} p"
+
+
+def cmd_read(args):
+    import datetime
+
+    from meterfw import authorisation, esme, esme_host
+
+    try:
+        payload = esme_host.read(args.months, args.day)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    device, content = _send(args, authorisation.READ_IMPORT_REGISTERS, payload)
+    reading = esme_host.parse_read(content)
+    at = datetime.datetime.fromtimestamp(reading.time, datetime.timezone.utc)
+    print(f"meter {device['eui64'].hex()} at {at:%Y-%m-%d %H:%M:%S} UTC: answer MAC'd and encrypted to "
+          f"{args.as_party}, opened here (the DCC carried ciphertext)")
+    if reading.kind == esme.KIND_DAY:
+        day = datetime.date(1970, 1, 1) + datetime.timedelta(days=reading.day)
+        print(f"half-hours of {day:%Y-%m-%d} (UTC):")
+        for slot, value in enumerate(reading.profile):
+            print(f"  {slot // 2:02d}:{slot % 2 * 30:02d}  {_wh(value)}")
+        return 0
+    print(f"  import register   {_wh(reading.import_wh)}")
+    used = [(n + 1, value) for n, value in enumerate(reading.rates) if value]
+    print("  rate registers    " + ("  ".join(f"{n}: {_wh(value)}" for n, value in used) or "none used"))
+    if reading.supply is not None:  # the supplier's part
+        print(f"  supply            {'connected' if reading.supply else 'DISCONNECTED'}")
+        print(f"  balance           {_pence(reading.balance)}")
+        print("  tariff            " + ", ".join(f"from {start // 2:02d}:{start % 2 * 30:02d} {_pence(price)}/kWh"
+                                               for start, price in reading.tariff))
+    if reading.days:
+        first = datetime.date(1970, 1, 1) + datetime.timedelta(days=reading.time // 86400 - len(reading.days) + 1)
+        print(f"  daily totals, {len(reading.days)} days from {first:%Y-%m-%d} (UTC):")
+        for n, value in enumerate(reading.days):
+            if value is not None:
+                print(f"    {first + datetime.timedelta(days=n):%Y-%m-%d}  {_wh(value)}")
+        missing = reading.days.count(None)
+        if missing:
+            print(f"    ({missing} days without a record: before the meter was installed, or it was off)")
+    return 0
+
+
+def _tariff_blocks(texts):
+    # "HH:MM=PENCE": from that half-hour, that price per kWh (to a thousandth of a penny)
+    blocks = []
+    for text in texts:
+        try:
+            time_text, price_text = text.split("=")
+            hours, minutes = (int(part) for part in time_text.split(":"))
+            price = round(float(price_text) * 1000)
+        except ValueError:
+            raise CommandError(f"--rate {text!r}: give HH:MM=PENCE, for example 07:00=30.5") from None
+        if not (0 <= hours < 24 and minutes in (0, 30)) or price < 0:
+            raise CommandError(f"--rate {text!r}: a rate starts on a half-hour (HH:00 or HH:30) at a price of 0 or more")
+        blocks.append((hours * 2 + minutes // 30, price))
+    return sorted(blocks)
+
+
+def cmd_tariff(args):
+    from meterfw import authorisation, esme_host
+
+    blocks = _tariff_blocks(args.rate)
+    try:
+        payload = esme_host.tariff(blocks)
+    except ValueError as error:
+        raise CommandError(f"the meter would refuse this tariff: {error}") from None
+    device, _ = _send(args, authorisation.TARIFF, payload)
+    print(f"meter {device['eui64'].hex()}: tariff set, " + ", ".join(
+        f"from {start // 2:02d}:{start % 2 * 30:02d} {_pence(price)}/kWh" for start, price in blocks)
+        + "; the meter's signed answer verified")
+    return 0
+
+
+def cmd_supply(args):
+    from meterfw import authorisation
+
+    code = authorisation.SUPPLY_CONNECT if args.state == "on" else authorisation.SUPPLY_DISCONNECT
+    device, _ = _send(args, code, b"")
+    print(f"meter {device['eui64'].hex()}: supply {'connected' if args.state == 'on' else 'disconnected'}; "
+          "the meter's signed answer verified")
     return 0
 
 
@@ -534,6 +650,31 @@ def build_parser():
     take.add_argument("--timeout", type=float, default=30.0)
     take.set_defaults(handler=cmd_supplier_take_ownership)
 
+    def user_command(name, help_text, handler):
+        # a command a DCC user (supplier, network operator, third party) sends to a meter, through the DCC
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("url", help="the meter's port (socket://... for a virtual board, /dev/tty... for a board)")
+        parser.add_argument("--as", dest="as_party", required=True, metavar="EUI64",
+                            help="the DCC user sending it (a party of the SMKI)")
+        parser.add_argument("--smki", required=True, metavar="DIR")
+        parser.add_argument("--dcc", required=True, metavar="DIR")
+        parser.add_argument("--timeout", type=float, default=30.0)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    read = user_command("read", "a meter's energy registers through the DCC (a supplier also sees supply, balance, "
+                        "tariff); the answer is opened with the user's own key", cmd_read)
+    read.add_argument("--months", type=int, default=1, help="daily totals this many months back (0 to 13; "
+                      "a third party: at most its consent's; default %(default)s)")
+    read.add_argument("--day", type=int, metavar="DAYS_BACK",
+                      help="instead, the half-hours of the day this many days back (within --months)")
+    tariff = user_command("tariff", "set a meter's time-of-use tariff through the DCC (a supplier; signed)", cmd_tariff)
+    tariff.add_argument("--rate", action="append", required=True, metavar="HH:MM=PENCE",
+                        help="from this half-hour of the day (UTC), this price per kWh; give 1 to 8, one at 00:00")
+    supply = user_command("supply", "connect or disconnect a meter's supply through the DCC (a supplier; signed)",
+                          cmd_supply)
+    supply.add_argument("state", choices=("on", "off"))
+
     dcc = commands.add_parser("dcc", help="the DCC's records")
     dcc_commands = dcc.add_subparsers(dest="dcc_command", required=True, metavar="COMMAND")
     audit = dcc_commands.add_parser("audit", help="the append-only, hash-chained audit log")
@@ -542,6 +683,16 @@ def build_parser():
     verify.add_argument("dcc", metavar="DIR", help="the DCC's folder")
     verify.set_defaults(handler=cmd_dcc_audit_verify)
 
+    install = dcc_commands.add_parser(
+        "install-anchor", help="the DCC's recovery party anchors a party on a meter (CS02b by Recovery): a "
+                               "network operator's, or any role's after a compromise")
+    install.add_argument("url", help="the meter's port")
+    install.add_argument("--party", required=True, metavar="EUI64", help="the party to trust (of the SMKI)")
+    install.add_argument("--role", required=True, help="the role it is trusted as (network-operator, supplier, ...)")
+    install.add_argument("--smki", required=True, metavar="DIR")
+    install.add_argument("--dcc", required=True, metavar="DIR")
+    install.add_argument("--timeout", type=float, default=30.0)
+    install.set_defaults(handler=cmd_dcc_install_anchor)
     alarms = dcc_commands.add_parser("alarms", help="anomaly alarms and what sits in quarantine")
     alarms.add_argument("dcc", metavar="DIR", help="the DCC's folder")
     alarms.set_defaults(handler=cmd_dcc_alarms)

@@ -4,8 +4,9 @@ socket) and brings back their answers. It adds and strips nothing: a frame that 
 the DCC reaches the meter and dies there.
 
 Its own limits: at most `max_online` meters connected at once (the least recently used is dropped to
-reach another), and at most `max_per_second` frames to any one meter in a sliding second; over that the
-frame is refused here (CspRefused), before it reaches the air.
+reach another), at most `max_per_second` frames to any one meter and at most `max_total_per_second`
+frames in all (its network's capacity; None: no limit) in a sliding second; over either the frame is
+refused here (CspRefused), before it reaches the air.
 """
 import collections
 import time
@@ -19,10 +20,13 @@ class CspRefused(Exception):
 
 
 class Csp:
-    def __init__(self, endpoints, max_online=100, max_per_second=10, timeout=30.0, clock=time.monotonic):
+    def __init__(self, endpoints, max_online=100, max_per_second=10, timeout=30.0, clock=time.monotonic,
+                 max_total_per_second=None):
         self.endpoints = dict(endpoints)  # device EUI-64 -> port URL
         self.max_online = max_online
         self.max_per_second = max_per_second
+        self.max_total_per_second = max_total_per_second
+        self._sent_total = collections.deque()
         self.timeout = timeout
         self.clock = clock
         self._online = collections.OrderedDict()  # EUI-64 -> (connection, client), most recent last
@@ -56,12 +60,18 @@ class Csp:
         meter = device["eui64"]
         now = self.clock()
         sent = self._sent[meter]
-        while sent and sent[0] <= now - 1.0:
-            sent.popleft()
+        total = self._sent_total
+        for window in (sent, total):
+            while window and window[0] <= now - 1.0:
+                window.popleft()
         if len(sent) >= self.max_per_second:
             self.refused += 1
             raise CspRefused(f"more than {self.max_per_second} frames a second to meter {meter.hex()}")
+        if self.max_total_per_second is not None and len(total) >= self.max_total_per_second:
+            self.refused += 1
+            raise CspRefused(f"more than {self.max_total_per_second} frames a second through this CSP")
         sent.append(now)
+        total.append(now)
         try:
             return self._client(meter).gbcs(frame, timeout=self.timeout)
         except BoardLost:

@@ -296,7 +296,9 @@ class Dcc:
         code = command.message_code
         fields = {"code": code, "meter": bytes(command.recipient).hex()}
         if not authorisation.allowed(party.role, code):
-            return self._refuse(user_name, f"a {roles.NAMES[party.role]} may not send 0x{code:04X}", **fields)
+            name = roles.NAMES[party.role]
+            article = "an" if name[0] in "aeiou" else "a"
+            return self._refuse(user_name, f"{article} {name} may not send 0x{code:04X}", **fields)
         if authorisation.needs_signature(code):
             if not verify(party.keys.public_key(METER_DS), command.signed_part, command.signature):
                 return self._refuse(user_name, "critical command without the user's valid signature", **fields)

@@ -1,0 +1,76 @@
+"""A lab engineer's day with one meter, on the command line only: SMKI, a commissioned ESME on a virtual
+board, a supplier's read, tariff and supply commands through the DCC, a network operator anchored by the
+DCC's recovery party, and a third party that reads only with the consent given at the in-home port."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from meterlab.boards.virtual import VirtualBoard
+
+pytestmark = pytest.mark.virtual
+SUPPLIER, DNO, APP = "90b3d51f30010000", "90b3d51f30020000", "90b3d51f30070000"
+
+
+def test_a_meters_users_on_the_command_line(tmp_path):
+    env = {**os.environ, "METERLAB_SMKI_PASSPHRASE": "cli meter", "METERLAB_RUNTIME_DIR": str(tmp_path / "rt")}
+
+    def meterlab(*args, ok=True):
+        result = subprocess.run([sys.executable, "-m", "meterlab", *args], capture_output=True, text=True,
+                                timeout=120, env=env, cwd=tmp_path)
+        if ok:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    meterlab("smki", "init", "smki", "--custodians", "1", "--threshold", "1")
+    meterlab("smki", "device-ca", "smki", "batch", "--quota", "1", "--share",
+             str(tmp_path / "custodian-shares" / "custodian-1.share"))
+    for name, role, eui in (("SUPPLIER A", "supplier", SUPPLIER), ("DNO", "network-operator", DNO),
+                            ("ENERGY APP", "other", APP)):
+        meterlab("smki", "party", "smki", "--name", name, "--role", role, "--eui64", eui)
+    board = VirtualBoard(tmp_path / "meter", role="esme", board="rp2040", home=True, load_watts=36_000,
+                         log=open(tmp_path / "meter.log", "w"))
+    with board:
+        url = board.url
+        where = ("--smki", "smki", "--dcc", "dcc")
+        meterlab("commission", url, "--role", "esme", "--smki", "smki", "--device-ca", "batch", "--dcc", "dcc")
+        refused = meterlab("read", url, "--as", SUPPLIER, *where, ok=False)
+        assert refused.returncode == 1 and "owned by another supplier" in refused.stderr  # not its meter yet
+        assert "the DCC's register updated" in meterlab("supplier", "take-ownership", url, "--supplier", SUPPLIER,
+                                                       *where).stdout
+        first = meterlab("read", url, "--as", SUPPLIER, *where).stdout
+        assert "opened here (the DCC carried ciphertext)" in first and "supply            connected" in first
+        assert "tariff            from 00:00 25.000 p/kWh" in first and "daily totals, 31 days" in first
+
+        set_tariff = meterlab("tariff", url, "--as", SUPPLIER, *where, "--rate", "00:00=12.5", "--rate", "16:00=35")
+        assert "from 16:00 35.000 p/kWh; the meter's signed answer verified" in set_tariff.stdout
+        bad = meterlab("tariff", url, "--as", SUPPLIER, *where, "--rate", "07:00=30", ok=False)
+        assert bad.returncode == 1 and "the meter would refuse this tariff: blocks must start at half-hour 0" in bad.stderr
+        meterlab("supply", url, "off", "--as", SUPPLIER, *where)
+        assert json.loads((tmp_path / "meter" / "gpio.json").read_text()) == {"supply_relay": 0}
+        off = meterlab("read", url, "--as", SUPPLIER, *where, "--months", "0").stdout
+        assert "supply            DISCONNECTED" in off and "from 16:00 35.000 p/kWh" in off
+        meterlab("supply", url, "on", "--as", SUPPLIER, *where)
+        assert json.loads((tmp_path / "meter" / "gpio.json").read_text()) == {"supply_relay": 1}
+
+        # the network operator: unknown to the meter until the DCC's recovery party anchors it; then it
+        # reads energy (not the account), and its tariff stops at the DCC
+        assert "no trust anchor" in meterlab("read", url, "--as", DNO, *where, ok=False).stderr
+        meterlab("dcc", "install-anchor", url, "--party", DNO, "--role", "network-operator", *where)
+        dno_read = meterlab("read", url, "--as", DNO, *where).stdout
+        assert "import register" in dno_read and "balance" not in dno_read and "supply" not in dno_read
+        refused = meterlab("tariff", url, "--as", DNO, *where, "--rate", "00:00=1", ok=False)
+        assert "the DCC refused the request: a network operator may not send 0x0019" in refused.stderr
+
+        # the third party: nothing without consent; with it, at most its months, energy only
+        assert "no trust anchor, and no consent" in meterlab("read", url, "--as", APP, *where, ok=False).stderr
+        meterlab("consent", "grant", board.home_url, "--party", APP, "--months", "3", "--days", "30", "--smki", "smki")
+        app_read = meterlab("read", url, "--as", APP, *where, "--months", "3").stdout
+        assert "daily totals" in app_read and "balance" not in app_read and "tariff" not in app_read
+        assert "outside the consent's scope" in meterlab("read", url, "--as", APP, *where, "--months", "4",
+                                                         ok=False).stderr
+        meterlab("consent", "revoke", board.home_url, "--party", APP)
+        assert "no consent" in meterlab("read", url, "--as", APP, *where, "--months", "1", ok=False).stderr
+    assert meterlab("dcc", "audit", "verify", "dcc").stdout.count("head: entry") == 1
