@@ -7,10 +7,11 @@ import os
 import hal
 import meterfw
 from meterfw import __version__, framing, link
-from meterfw.device import ACTION_RADIO_SEND, DeviceCore, role_from_config
+from meterfw.device import ACTION_HAN_GBCS, ACTION_RADIO_SEND, DeviceCore, role_from_config
 
 _BREAK = b"\x03"
 _RADIO_TIMEOUT_S = 2
+_HAN_ANSWER_S = 10  # how long a hub waits for its meter's answer over the HAN
 
 
 def read_config():
@@ -143,13 +144,75 @@ _core = None
 _pending_role = None
 
 
-async def forward_radio(core, radio, serial):
-    # Until the roles consume radio frames themselves, every frame heard is shown to the host; a board
-    # that is not commissioned is not part of the system and passes nothing on.
+# The HAN (meterfw.han): a meter runs the GBCS frames its hub relays and answers over the air; a hub
+# relays the host's frames (HAN_GBCS) and waits for the answer. Other frames heard are shown to the host;
+# a board that is not commissioned is not part of the system and takes and passes nothing.
+_han_id = None  # this board's last HAN message id (from a random start: ids must not repeat across boots)
+_han_wait = None  # (meter address, asyncio.Event, [answer]) while a hub waits for its meter
+
+
+async def han_send(radio, peer, message):
+    """True once every fragment of message was acknowledged by peer's link."""
+    global _han_id
+    from meterfw import han
+
+    if _han_id is None:
+        seed = hal.random_bytes(2) or hal.ticks_ms().to_bytes(4, "big")[-2:]
+        _han_id = seed[0] << 8 | seed[1]
+    _han_id = (_han_id + 1) & 0xFFFF
+    for frame in han.fragments(_han_id, message):
+        for _ in range(han.RETRIES):
+            try:
+                if await asyncio.wait_for(radio.send(peer, frame), _RADIO_TIMEOUT_S):
+                    break
+            except asyncio.TimeoutError:
+                pass
+        else:
+            return False
+    return True
+
+
+async def han_relay(radio, peer, frame):
+    # A hub's relay of one GBCS frame to its meter, as it came: the board protocol's answer.
+    global _han_wait
+    from meterfw import han
+
+    answered = asyncio.Event()
+    box = []
+    _han_wait = (peer, answered, box)
+    try:
+        if not await han_send(radio, peer, han.command(frame)):
+            return link.error(link.HAN_GBCS, link.ERR_HAN_LOST)
+        try:
+            await asyncio.wait_for(answered.wait(), _HAN_ANSWER_S)
+        except asyncio.TimeoutError:
+            return link.error(link.HAN_GBCS, link.ERR_NO_ANSWER)
+        return link.gbcs_result(*han.parse_result(box[0]))
+    finally:
+        _han_wait = None
+
+
+async def serve_radio(core, radio, serial):
+    from meterfw import han
+
+    assembler = han.Reassembler()
     while True:
         peer, data = await radio.recv()
-        if core.endpoint is not None:
+        if core.endpoint is None:
+            continue
+        if not han.is_han(data):
             serial.write(framing.encode(link.radio_received(peer, data)))
+            continue
+        whole = assembler.feed(peer, data)
+        if whole is None:
+            continue
+        sender, _, message = whole
+        if message[0] == han.COMMAND and core.role in ("esme", "gsme"):
+            decision, response = core.endpoint.handle(message[1:])
+            asyncio.create_task(han_send(radio, sender, han.result(decision.reason, response)))
+        elif message[0] == han.RESULT and _han_wait is not None and _han_wait[0] == sender:
+            _han_wait[2].append(message)
+            _han_wait[1].set()
 
 
 async def measure_energy():
@@ -166,6 +229,8 @@ async def measure_energy():
 
 
 async def perform(action, radio):
+    if action[0] == ACTION_HAN_GBCS:
+        return await han_relay(radio, action[1], action[2])
     if action[0] == ACTION_RADIO_SEND:
         try:
             acknowledged = await asyncio.wait_for(radio.send(action[1], action[2]), _RADIO_TIMEOUT_S)
@@ -227,7 +292,7 @@ async def main():
     if home is not None:
         tasks.append(asyncio.create_task(serve_home(core, home)))
     if radio is not None:
-        tasks.append(asyncio.create_task(forward_radio(core, radio, serial)))
+        tasks.append(asyncio.create_task(serve_radio(core, radio, serial)))
     tasks.append(asyncio.create_task(measure_energy()))
     try:
         await serve_serial(core, serial, radio)

@@ -20,7 +20,8 @@ def csp_with_sink(**limits):
             delivered.append(frame)
             return 0, None
 
-    csp._client = lambda meter: Client()  # the boards' links are not what is tested here
+    csp._route = lambda meter: ("socket://127.0.0.1:9", None)  # the boards' links are not what is tested here
+    csp._client = lambda url: Client()
     return csp, clock, delivered
 
 

@@ -10,6 +10,7 @@ ROLES = ("esme", "gsme", "chf")
 UNCONFIGURED = "unconfigured"
 
 ACTION_RADIO_SEND = "radio_send"
+ACTION_HAN_GBCS = "han_gbcs"  # (action, meter address, GBCS frame): a hub relays it and awaits the answer
 
 
 def role_from_config(config):
@@ -87,6 +88,18 @@ class DeviceCore:
                 return self._refuse(kind, link.ERR_TOO_LONG)
             peer = bytes(payload[1 : 1 + link.ADDRESS_BYTES])
             return None, (ACTION_RADIO_SEND, peer, bytes(payload[1 + link.ADDRESS_BYTES :]))
+        if kind == link.HAN_GBCS:
+            if self.role != "chf":
+                return self._refuse(kind, link.ERR_NOT_A_HUB)
+            if not self.has_radio:
+                return self._refuse(kind, link.ERR_NO_RADIO)
+            if self.endpoint is None:
+                return self._refuse(kind, self.security_error)
+            if len(payload) < 2 + link.ADDRESS_BYTES:
+                return self._refuse(kind, link.ERR_MALFORMED)
+            # relayed as it came: the hub adds and strips nothing (its own pipeline is not for its meters)
+            return None, (ACTION_HAN_GBCS, bytes(payload[1:1 + link.ADDRESS_BYTES]),
+                          bytes(payload[1 + link.ADDRESS_BYTES:]))
         return self._refuse(kind, link.ERR_UNKNOWN_KIND)
 
     def _refuse(self, kind, reason):

@@ -35,6 +35,8 @@ RADIO_SENT = const(0xA0)  # body: 1 if the peer acknowledged, else 0
 RADIO_RECEIVED = const(0x40)  # board -> host, unsolicited: peer address (6) || data
 GBCS = const(0x30)  # body: one GBCS frame for this device's security pipeline
 GBCS_RESULT = const(0xB0)  # body: pipeline reason (1, 0 = accepted) || response frame (empty if none)
+HAN_GBCS = const(0x31)  # to a hub: meter address (6) || GBCS frame, relayed over the HAN (meterfw.han);
+#                          answered by the meter's GBCS_RESULT
 ERROR = const(0xFF)  # body: request kind (1) || reason (1)
 
 ERR_UNKNOWN_KIND = const(1)
@@ -43,6 +45,9 @@ ERR_NO_RADIO = const(3)
 ERR_TOO_LONG = const(4)
 ERR_NOT_COMMISSIONED = const(5)
 ERR_STATE_DAMAGED = const(6)
+ERR_NOT_A_HUB = const(7)
+ERR_HAN_LOST = const(8)
+ERR_NO_ANSWER = const(9)
 
 
 STEP_ROOT = const(1)  # root public key (64)

@@ -11,6 +11,9 @@ REASONS = {
     ERR_TOO_LONG: "radio frame longer than 250 bytes",
     ERR_NOT_COMMISSIONED: "board is not commissioned (it has no identity)",
     ERR_STATE_DAMAGED: "board's security state in flash is damaged; it refuses every command",
+    ERR_NOT_A_HUB: "only a comms hub relays frames to its meters",
+    ERR_HAN_LOST: "the meter did not acknowledge the frame over the HAN (out of range, or not listening)",
+    ERR_NO_ANSWER: "the meter gave no answer over the HAN in time",
 }
 
 
@@ -60,6 +63,13 @@ def gbcs(frame):
     if not 0 < len(frame) < MAX_GBCS_FRAME + 1:
         raise ValueError("a GBCS frame on the link is 1 to %d bytes" % MAX_GBCS_FRAME)
     return bytes((GBCS,)) + bytes(frame)
+
+
+def han_gbcs(peer, frame):
+    """To a hub: relay frame to the meter at radio address peer, over the HAN."""
+    if len(peer) != ADDRESS_BYTES:
+        raise ValueError("a meter's address is 6 bytes")
+    return bytes((HAN_GBCS,)) + bytes(peer) + gbcs(frame)[1:]
 
 
 def parse_gbcs_result(payload):

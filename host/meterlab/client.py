@@ -82,6 +82,16 @@ class BoardClient:
         except link.LinkError as error:
             raise UnexpectedAnswer(f"{self.connection.url}: bad GBCS_RESULT: {error}") from None
 
+    def han_gbcs(self, peer, frame, timeout=None):
+        """Through a comms hub: relay frame to the meter at radio address peer over the HAN; the meter's
+        (reason, response frame or None). BoardRefused when the hub cannot (not a hub, no radio, the meter
+        did not acknowledge or answer)."""
+        answer = self._request(link.han_gbcs(peer, frame), link.GBCS_RESULT, timeout)
+        try:
+            return link.parse_gbcs_result(answer)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad GBCS_RESULT: {error}") from None
+
     def status(self, timeout=None):
         """(accepted, reject counts by meterfw.pipeline reason code) since the firmware started."""
         answer = self._request(link.status_request(), link.STATUS_REPLY, timeout)
