@@ -33,3 +33,12 @@ def load_board(name):
     if description["board"] != path.stem:
         raise BoardDescriptionError(f"{path}: 'board' is {description['board']!r}, expected {path.stem!r}")
     return description
+
+
+def for_flash(description):
+    """The description as a board keeps it (board.json on its flash): what the firmware reads, without the
+    prose (names, sources), which would only take the board's RAM when hal loads it."""
+    board = {key: value for key, value in description.items() if key not in ("name", "heap_source")}
+    if "power" in board:
+        board["power"] = {key: value for key, value in board["power"].items() if key != "sources"}
+    return json.dumps(board, separators=(",", ":")).encode()

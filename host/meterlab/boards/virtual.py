@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from meterlab.boards.descriptions import load_board
+from meterlab.boards.descriptions import for_flash, load_board
 from meterlab.boards.firmware import firmware_files
 from meterlab.paths import FIRMWARE_DIR, VIRTUAL_HARNESS_DIR
 
@@ -152,7 +152,7 @@ def deploy_to_state(state_dir, board, role=None):
     no longer exist are removed; keys, counters and other data on the flash are left alone."""
     flash = Path(state_dir) / "flash"
     wanted = compiled_firmware(board["mpy_march"])
-    wanted["board.json"] = json.dumps(board, indent=1).encode()
+    wanted["board.json"] = for_flash(board)
     manifest_file = Path(state_dir) / "deployed.json"
     previous = json.loads(manifest_file.read_text()) if manifest_file.exists() else []
     for stale in set(previous) - set(wanted):
