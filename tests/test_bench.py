@@ -64,3 +64,18 @@ def test_bench_dcc_writes_every_figure(tmp_path):
     assert results["dcc_vs_raw_verify"] == pytest.approx(results["dcc_requests_per_s"] / results["raw_verify_per_s"])
     assert results["audit_log_whole"] is True
     assert "DCC / raw verify" in result.stdout
+
+
+@pytest.mark.virtual
+def test_bench_heap_measures_a_board_through_its_work():
+    from meterlab.bench import heap
+
+    results = heap.run(progress=lambda *_: None, boards=["esp32-devkitc"], roles=("esme",))
+    [row] = results["rows"]
+    assert (row["board"], row["role"], row["heap_bytes"]) == ("esp32-devkitc", "esme", 110_592)
+    # the firmware fills more than half of a DevKitC's heap, and never more than all of it
+    for peak in (row["peak_working"], row["peak_after_restart"]):
+        assert row["heap_bytes"] / 2 < peak <= row["heap_bytes"]
+    assert row["peak_working"] > row["peak_after_restart"]  # the rare steps cost more than running
+    assert row["met"] == (max(row["peak_working"], row["peak_after_restart"]) <= 0.8 * row["heap_bytes"])
+    assert "esp32-devkitc" in heap.report(results) and "target <= 80%" in heap.report(results)

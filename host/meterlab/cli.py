@@ -720,6 +720,7 @@ def build_parser():
         ("crypto", "firmware crypto on CPython and a virtual board, against its targets"),
         ("pipeline", "the device's security pipeline on CPython and a virtual board, against its target"),
         ("dcc", "signed service requests through the DCC's whole path, against raw OpenSSL verifies"),
+        ("heap", "the firmware's peak heap on every board in every role, against 80% of the board's heap"),
     ):
         benchmark = bench_commands.add_parser(name, help=description)
         benchmark.add_argument("--json", metavar="FILE", help="write the results here")

@@ -1,0 +1,123 @@
+"""`meterlab bench heap`: the peak live heap of the firmware on every board description in every role,
+on virtual boards held to each board's GC heap, through a day's work: commissioning, a change of supplier
+(the certificate reader), a network operator installed by recovery, a consent granted at the in-home
+port, and for an electricity meter a supplier's reads (13 months of days among them), tariff and
+disconnect and reconnect; then again after a restart, running only. Target: the peak stays under 80% of
+the board's heap (issue 7).
+
+The peak is what the virtual board's harness measured after each of its garbage collections (the live
+heap, not the room the heap grew into), logged when the board powers off.
+"""
+import re
+import tempfile
+import time
+from pathlib import Path
+
+TARGET = 0.8
+ROLES = ("esme", "gsme", "chf")
+PASSPHRASE = "bench heap"
+_PEAK = re.compile(r"peak live heap (\d+) of (\d+) bytes")
+
+
+def _peak(log_path):
+    found = _PEAK.findall(Path(log_path).read_text())
+    if not found:
+        raise RuntimeError(f"the virtual board logged no peak heap ({log_path})")
+    return int(found[-1][0])
+
+
+def _work(dcc, meter, parties, board, role):
+    from meterfw import authorisation, esme_host, roles
+    from meterlab.client import BoardClient
+    from meterlab.dcc.service import ROUTED, command_request
+    from meterlab.transport import BoardConnection
+
+    supplier, dno, app = parties
+    assert dcc.change_supplier(meter, supplier).status == ROUTED
+    assert dcc.install_by_recovery(meter, dno, roles.NETWORK_OPERATOR).status == ROUTED
+    if role == "esme":
+        for code, payload in ((authorisation.READ_IMPORT_REGISTERS, esme_host.read(1)),
+                              (authorisation.TARIFF, esme_host.tariff([(0, 12_000), (32, 30_000)])),
+                              (authorisation.SUPPLY_DISCONNECT, b""), (authorisation.SUPPLY_CONNECT, b""),
+                              (authorisation.READ_IMPORT_REGISTERS, esme_host.read(13))):
+            result = dcc.submit(command_request(supplier, meter, code, payload))
+            assert result.status == ROUTED and result.reason == 0, result
+    dcc.router.close()  # the board's port takes one host at a time
+    certificates = (dcc.smki.certificate("organisation-ca"), app.certificate("meter-ds"), app.certificate("meter-ka"))
+    with BoardConnection(board.home_url, timeout=60.0) as home:
+        BoardClient(home).consent_grant(3, int(time.time()) + 86400, *certificates)
+    with BoardConnection(board.url, timeout=60.0) as connection:
+        client = BoardClient(connection)
+        client.status()
+        client.rejects()
+
+
+def run(repeat=None, vm_repeat=None, progress=print, boards=None, roles=ROLES):
+    from meterfw import roles as party_roles
+    from meterlab.bench import environment
+    from meterlab.boards.descriptions import available_boards, load_board
+    from meterlab.boards.virtual import VirtualBoard
+    from meterlab.client import BoardClient
+    from meterlab.commission import commission
+    from meterlab.csp import Csp
+    from meterlab.dcc.service import Dcc
+    from meterlab.smki.authority import Smki
+    from meterlab.smki.parties import Party, create_dcc_parties
+    from meterlab.transport import BoardConnection
+
+    boards = available_boards() if boards is None else list(boards)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="meterlab-bench-heap-") as scratch:
+        home = Path(scratch)
+        progress("setting up an SMKI and its parties")
+        smki, shares = Smki.create(home / "smki", PASSPHRASE, threshold=1, custodian_count=1)
+        dcc_parties = create_dcc_parties(smki, PASSPHRASE)
+        make = lambda name, role, eui: Party.create(smki, name, role, bytes.fromhex(eui), PASSPHRASE)  # noqa: E731
+        parties = (make("SUPPLIER", party_roles.SUPPLIER, "90b3d51f30010000"),
+                   make("DNO", party_roles.NETWORK_OPERATOR, "90b3d51f30020000"),
+                   make("APP", party_roles.OTHER, "90b3d51f30070000"))
+        device_ca = smki.create_device_ca("bench", len(boards) * len(roles), shares)
+        for name in boards:
+            heap = load_board(name)["heap_bytes"]
+            for role in roles:
+                progress(f"{name} as {role}")
+                state, log_path = home / f"{name}-{role}", home / f"{name}-{role}.log"
+                csp = Csp({}, max_online=2, max_per_second=100, timeout=60.0)
+                dcc = Dcc(home / f"dcc-{name}-{role}", smki, PASSPHRASE, csp)
+                board = VirtualBoard(state, board=name, home=True, load_watts=1000, log=open(log_path, "a"))
+                try:
+                    board.start()
+                    with BoardConnection(board.url, timeout=60.0) as connection:
+                        record = commission(BoardClient(connection), smki, device_ca, dcc_parties, dcc.register,
+                                            role, progress=lambda *_: None)
+                    csp.endpoints[record["eui64"]] = board.url
+                    _work(dcc, record["eui64"], parties, board, role)
+                    csp.close()
+                    board.stop()
+                    working = _peak(log_path)
+                    board.start()  # a restart: the firmware as it boots commissioned, then idles
+                    with BoardConnection(board.url, timeout=60.0) as connection:
+                        BoardClient(connection).ping()
+                    time.sleep(1.0)
+                    board.stop()
+                    running = _peak(log_path)
+                finally:
+                    csp.close()
+                    dcc.close()
+                    board.kill()
+                peak = max(working, running)
+                rows.append({"board": name, "role": role, "heap_bytes": heap, "peak_working": working,
+                             "peak_after_restart": running, "peak_fraction": peak / heap,
+                             "met": peak <= TARGET * heap})
+    return {"benchmark": "heap", "environment": environment(), "target_fraction": TARGET, "rows": rows,
+            "all_met": all(row["met"] for row in rows)}
+
+
+def report(results):
+    lines = [f"{'board':<18} {'role':<5} {'heap':>8} {'peak working':>13} {'after restart':>14} {'peak %':>7}  "
+             f"target <= {results['target_fraction']:.0%}"]
+    for row in results["rows"]:
+        lines.append(f"{row['board']:<18} {row['role']:<5} {row['heap_bytes']:>8,} {row['peak_working']:>13,} "
+                     f"{row['peak_after_restart']:>14,} {row['peak_fraction']:>7.1%}  "
+                     f"{'met' if row['met'] else 'NOT met'}")
+    return "\n".join(lines)
