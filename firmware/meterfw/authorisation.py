@@ -16,6 +16,8 @@ Message codes are GBCS's, checked against the DCC's RTDS 4.5.0 (originator role 
     0x0027 ECS17b  Read ESME Energy Registers (Import Energy)            supplier, network operator, a
                    third party ("other", only with the consumer's consent: meterfw.consent); MAC only;
                    response sensitive (consumption)
+    0x0074 GCS13a  Read GSME Consumption Register                        supplier, a third party (with the
+                   consumer's consent); MAC only; response sensitive (consumption)
     0x004F ECS42   Remotely Close the Load Switch (supply connect)       supplier, signed
     0x0050 ECS43   Remotely Open the Load Switch (supply disconnect)     supplier, signed
     0x0081 GCS32   Remotely Close the Valve (gas supply off)             supplier, signed
@@ -56,6 +58,7 @@ TARIFF = const(0x0019)
 READ_IMPORT_REGISTERS = const(0x0027)
 SUPPLY_CONNECT = const(0x004F)
 SUPPLY_DISCONNECT = const(0x0050)
+READ_GAS_REGISTER = const(0x0074)
 VALVE_CLOSE = const(0x0081)
 RESET_BALANCE = const(0x00B3)
 CREDENTIALS_SUPPLIER_BY_SUPPLIER = const(0x0102)
@@ -72,6 +75,7 @@ _TABLE = {
     TARIFF: (_S, True, False, "ECS01a update import tariff"),
     READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.OTHER), False, True,
                             "ECS17b read import energy registers"),
+    READ_GAS_REGISTER: ((roles.SUPPLIER, roles.OTHER), False, True, "GCS13a read GSME consumption register"),
     SUPPLY_CONNECT: (_S, True, False, "ECS42 supply connect (close load switch)"),
     SUPPLY_DISCONNECT: (_S, True, False, "ECS43 supply disconnect (open load switch)"),
     VALVE_CLOSE: (_S, True, False, "GCS32 close gas valve"),

@@ -103,6 +103,10 @@ class EnergyLedger:
         self.why = None
         return True
 
+    def allow(self, operation, critical):
+        """One operation if the day can afford it: the pipeline's budget (meterfw.pipeline)."""
+        return self.spend(operation, 1, critical)
+
     def affords(self, operations, critical=False):
         """True if all of [(operation, count)] fit in what is left: to ask before starting work."""
         total = 0

@@ -29,6 +29,11 @@ Cheap checks first, fail closed, in this order; the first failing check decides 
        (REJECT_BAD_PAYLOAD, REJECT_CERTIFICATE, REJECT_CERTIFICATE_CHAIN, REJECT_KEY_USAGE,
        REJECT_CERTIFICATE_ROLE, REJECT_UNSUPPORTED) or
        ACCEPT with a plan, which the Decision carries to the executor
+
+On a battery meter the pipeline asks its energy budget (budget(operation, critical) -> bool, a
+meterfw.ledger.EnergyLedger's allow) before the two costly steps, the MAC check (critical only for a
+code the table marks signed) and the signature verify (critical); a refusal is REJECT_ENERGY and the
+step is not done, so frames beyond the day's allowance cost the meter no more than their parse.
    11. ACCEPT: the role's counter advanced (atomically, by the store) before the caller acts, so a
        power cut after acting can never let the same command through again. A store that refuses
        (ValueError: not above the stored counter) gives REJECT_REPLAY.
@@ -79,7 +84,8 @@ REJECT_CERTIFICATE_ROLE = const(19)
 REJECT_NO_CONSENT = const(20)
 REJECT_CONSENT_SCOPE = const(21)
 REJECT_UNSUPPORTED = const(22)
-REASON_COUNT = const(23)
+REJECT_ENERGY = const(23)
+REASON_COUNT = const(24)
 
 REASON_NAMES = (
     "accept",
@@ -105,9 +111,14 @@ REASON_NAMES = (
     "consent expired",
     "outside the consent's scope",
     "not a command this device runs",
+    "the day's energy allowance is spent",
 )
 
 MAX_FRAME = const(2048)  # default bound; RTDS 4.5.0 frames peak well under 2 KiB
+
+# What the budget is asked for (meterfw.ledger's operation names, not imported: mains boards never load it).
+MAC_CHECK = "mac_check"
+SIGNATURE_VERIFY = "signature_verify"
 
 _ANCHOR_ID = const(0)
 _ANCHOR_DS = const(1)
@@ -134,7 +145,7 @@ class Decision:
 
 class DevicePipeline:
     def __init__(self, device_id, device_ka_private_key, anchors, counters, suite="gbcs", log=None,
-                 max_frame=MAX_FRAME, anchor_tables=False, validator=None, consents=None):
+                 max_frame=MAX_FRAME, anchor_tables=False, validator=None, consents=None, budget=None):
         if suite not in ("gbcs", "hmac"):
             raise ValueError("unknown MAC suite")
         self.device_id = bytes(device_id)
@@ -149,6 +160,7 @@ class DevicePipeline:
         self.anchor_tables = anchor_tables
         self.validator = validator  # validator(message, role, rule) -> (reason, plan), or None
         self.consents = consents  # a meterfw.consent.ConsentStore, or None: no third parties
+        self.budget = budget  # budget(operation, critical) -> bool, or None: a mains-powered device
         self.rejected = [0] * REASON_COUNT  # indexed by reason code; [ACCEPT] stays 0
         self.accepted = 0
         self.ecdh_count = 0
@@ -230,6 +242,10 @@ class DevicePipeline:
         z = self._acb_z()
         if z is None:
             return self._reject(REJECT_NO_ACB_ANCHOR, message)
+        if self.budget is not None:
+            claimed = authorisation.rule(message.message_code)
+            if not self.budget(MAC_CHECK, claimed is not None and claimed[authorisation.SIGNED]):
+                return self._reject(REJECT_ENERGY, message)
         if not gbcs.verify_mac(message, z, self.suite):
             return self._reject(REJECT_BAD_MAC, message)
         # 6. who originated it: an anchored party, or a third party with the consumer's consent
@@ -259,6 +275,8 @@ class DevicePipeline:
                 return self._reject(REJECT_NO_ANCHOR, message, role)
             if message.signature is None:
                 return self._reject(REJECT_BAD_SIGNATURE, message, role)
+            if self.budget is not None and not self.budget(SIGNATURE_VERIFY, True):
+                return self._reject(REJECT_ENERGY, message, role)
             ds = bytes(anchor[_ANCHOR_DS])
             if not p256.verify(ds, message.signed_part, message.signature, self._table(role, ds)):
                 return self._reject(REJECT_BAD_SIGNATURE, message, role)

@@ -1,0 +1,115 @@
+"""The gas meter (GSME): its register and valve, what an accepted command does to them, and the copy of
+its data the comms hub's GPF keeps (design.md, "Gas: GSME, CHF and GPF"). Sans-I/O: storage, the valve
+actuator, the clock and the energy ledger (meterfw.ledger) are passed in.
+
+    meter = GasMeter(storage, valve, clock, ledger)    # valve(open: bool) drives the actuator
+    meter.measure(litres)                               # gas that flowed since the last call
+    reason, plan = meter.validate(message, role, rule)  # the pipeline's validator
+    payload = meter.execute(decision)                   # the endpoint's executor
+    meter.mirror()                                      # the GPF's copy: register, valve, when
+
+It lives on a battery, so its pipeline asks the ledger before each MAC check and signature verify
+(meterfw.pipeline's budget=ledger.allow), and closing the valve is charged to the day's reserve, which
+only critical work may spend: a flood of reads stops at the reserve, and the valve still closes.
+
+Commands (answers start with the endpoint's status byte):
+
+    GCS32 0x0081 close the valve (critical)   answer: status (1: failed when the day's energy, reserve
+                                                included, cannot pay for the valve)
+    GCS13a 0x0074 read the register           answer: status || meter time (4) || register (8, litres)
+                                              || valve (1: 1 open)
+
+What it keeps (meterfw.store's record format, written by write, read back, rename):
+
+    gas.0   valve (1) || register (8, litres)
+
+The register is written every 100 litres (a flash write costs the battery too), so a cut of the power,
+a battery change, loses less than that; the valve moves after its state is written, and at start it is
+driven to the stored state, so a cut between the two is mended at boot. Gas that flows with the valve
+closed is not booked (none does).
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+from meterfw import authorisation, ledger, pipeline, store
+
+FORMAT_GAS = const(0xE7)
+_STATE_SIZE = const(9)
+_SAVE_EVERY_LITRES = const(100)  # flash writes cost energy too: the register is written every 100 l
+CODES = (authorisation.VALVE_CLOSE, authorisation.READ_GAS_REGISTER)
+MIRROR_SIZE = const(13)  # meter time (4) || register (8) || valve (1)
+
+
+class GasMeter:
+    def __init__(self, storage, valve, clock, energy):
+        self._storage = storage
+        self._valve = valve
+        self._clock = clock
+        self.ledger = energy
+        self._sequence = 0
+        for name in list(storage.names()):
+            if name.endswith(store.NEW):
+                storage.remove(name)
+        data = storage.read("gas.0")
+        if data is None:
+            self.valve_open = True
+            self.register = 0
+        else:
+            self._sequence, state = store._decode("gas.0", data, FORMAT_GAS, 0, _STATE_SIZE)
+            self.valve_open = state[0] == 1
+            self.register = int.from_bytes(state[1:9], "big")
+        self._unsaved = 0
+        valve(self.valve_open)
+
+    def _save(self):
+        sequence = (self._sequence + 1) & 0xFFFFFFFF
+        payload = (b"\x01" if self.valve_open else b"\x00") + self.register.to_bytes(8, "big")
+        store.commit(self._storage, "gas.0", store._encode(FORMAT_GAS, 0, sequence, payload))
+        self._sequence = sequence
+        self._unsaved = 0
+
+    def measure(self, litres):
+        """Book the gas that flowed; none flows through a closed valve."""
+        if litres < 0:
+            raise ValueError("gas measured cannot be negative")
+        if self.valve_open and litres:
+            self.register += litres
+            self._unsaved += litres
+            if self._unsaved >= _SAVE_EVERY_LITRES:
+                self._save()
+
+    def mirror(self):
+        """What the hub's GPF keeps of this meter, refreshed at each sync."""
+        return (self._clock().to_bytes(4, "big") + self.register.to_bytes(8, "big")
+                + (b"\x01" if self.valve_open else b"\x00"))
+
+    def validate(self, message, role, rule):
+        if message.message_code not in CODES:
+            return pipeline.REJECT_UNSUPPORTED, None
+        if message.payload:
+            return pipeline.REJECT_BAD_PAYLOAD, None
+        return pipeline.ACCEPT, None
+
+    def execute(self, decision):
+        if decision.message.message_code == authorisation.READ_GAS_REGISTER:
+            return b"\x00" + self.mirror()
+        # close the valve: the reserve pays for it, if the day has it
+        if not self.ledger.spend(ledger.VALVE, critical=True):
+            return b"\x01"
+        self.valve_open = False
+        self._save()  # state first: the valve follows it, now or at the next boot
+        self._valve(False)
+        return b"\x00"
+
+
+def parse_mirror(data):
+    """(meter time, register litres, valve open) of mirror() bytes; ValueError otherwise."""
+    if len(data) != MIRROR_SIZE:
+        raise ValueError("a gas meter's mirror is 13 bytes")
+    return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:12], "big"), data[12] == 1

@@ -1,0 +1,92 @@
+# meterfw.gsme, the battery gas meter, and the pipeline asking its energy ledger: a flood of reads stops at
+# the reserve, and the valve still closes on it. Runs under pytest and on MicroPython.
+from meterfw import authorisation, gsme, ledger, pipeline, roles, store
+from meterfw.endpoint import GbcsEndpoint
+from meterfw.response import Responder
+from mpcheck import raised
+from pipeline_fakes import DEVICE, DEVICE_DS, DEVICE_KA, FakeCounters, command, make_anchors
+
+S = roles.SUPPLIER
+READ, CLOSE = authorisation.READ_GAS_REGISTER, authorisation.VALVE_CLOSE
+COSTS = {ledger.WAKE: 5000, ledger.RADIO_TX_BYTE: 10, ledger.RADIO_RX_BYTE: 4, ledger.MAC_CHECK: 1000,
+         ledger.SIGNATURE_VERIFY: 10_000, ledger.VALVE: 50_000}
+NOW = 1_800_000_000
+
+
+class Valve:
+    def __init__(self):
+        self.positions = []
+
+    def __call__(self, is_open):
+        self.positions.append(is_open)
+
+
+def meter(storage=None, allowance=100_000, reserve=61_000):
+    storage = store.MemoryStorage() if storage is None else storage
+    valve = Valve()
+    energy = ledger.EnergyLedger(COSTS, allowance, reserve, lambda: NOW)
+    return gsme.GasMeter(storage, valve, lambda: NOW, energy), valve, storage
+
+
+def endpoint_for(gas):
+    anchors = make_anchors()
+    p = pipeline.DevicePipeline(DEVICE, DEVICE_KA, anchors, FakeCounters(), validator=gas.validate,
+                                budget=gas.ledger.allow)
+    return GbcsEndpoint(p, Responder(DEVICE, DEVICE_DS, DEVICE_KA, anchors), gas.execute)
+
+
+def test_gas_flows_into_the_register_until_the_valve_closes():
+    gas, valve, storage = meter()
+    assert valve.positions == [True]
+    gas.measure(60)
+    gas.measure(70)  # past 100 litres: written
+    assert gsme.parse_mirror(gas.mirror()) == (NOW, 130, True)
+    assert gsme.GasMeter(storage, Valve(), lambda: NOW, gas.ledger).register == 130
+    endpoint = endpoint_for(gas)
+    decision, _ = endpoint.handle(command(S, CLOSE, 5, payload=b"", sign=True))
+    assert decision.accepted and valve.positions == [True, False]
+    gas.measure(500)
+    assert gas.register == 130  # nothing flows through a closed valve
+    again_valve = Valve()
+    again = gsme.GasMeter(storage, again_valve, lambda: NOW, gas.ledger)
+    assert again_valve.positions == [False] and not again.valve_open  # driven to the stored state at boot
+    raised(ValueError, gas.measure, -1)
+
+
+def test_reads_answer_the_register_and_bad_payloads_change_nothing():
+    gas, _, storage = meter()
+    gas.measure(42)
+    endpoint = endpoint_for(gas)
+    decision, response = endpoint.handle(command(S, READ, 3, payload=b""))
+    assert decision.accepted and response is not None
+    for frame, reason in ((command(S, READ, 4, payload=b"\x01"), pipeline.REJECT_BAD_PAYLOAD),
+                          (command(S, authorisation.TARIFF, 5, payload=b"", sign=True), pipeline.REJECT_UNSUPPORTED)):
+        assert endpoint.handle(frame)[0].reason == reason
+    assert storage.names() == []
+
+
+def test_a_flood_of_reads_stops_at_the_reserve_and_the_valve_still_closes():
+    gas, valve, _ = meter()
+    endpoint = endpoint_for(gas)
+    reasons = [endpoint.handle(command(S, READ, 10 + n, payload=b""))[0].reason for n in range(45)]
+    # 39 MAC checks fit the 39,000 uJ above the reserve; the rest are refused before their MAC check
+    assert reasons == [pipeline.ACCEPT] * 39 + [pipeline.REJECT_ENERGY] * 6
+    assert gas.ledger.spent == 39_000 and gas.ledger.refused == 6
+    # the supplier's valve close: MAC check, verify and valve, all from the reserve
+    decision, _ = endpoint.handle(command(S, CLOSE, 100, payload=b"", sign=True))
+    assert decision.accepted and valve.positions == [True, False]
+    assert gas.ledger.spent == gas.ledger.allowance and gas.ledger.spent_critical == 61_000
+    # and nothing more today, critical or not
+    assert endpoint.handle(command(S, CLOSE, 101, payload=b"", sign=True))[0].reason == pipeline.REJECT_ENERGY
+    assert endpoint.handle(command(S, READ, 102, payload=b""))[0].reason == pipeline.REJECT_ENERGY
+
+
+def test_the_pipeline_asks_for_the_ledgers_operations():
+    assert (pipeline.MAC_CHECK, pipeline.SIGNATURE_VERIFY) == (ledger.MAC_CHECK, ledger.SIGNATURE_VERIFY)
+
+
+def test_an_authentic_close_the_day_cannot_pay_for_is_answered_failed():
+    gas, valve, storage = meter(allowance=60_000, reserve=60_000)  # MAC and verify fit, the valve does not
+    decision, response = endpoint_for(gas).handle(command(S, CLOSE, 7, payload=b"", sign=True))
+    assert decision.accepted and response is not None and valve.positions == [True] and gas.valve_open
+    assert storage.names() == []
