@@ -26,9 +26,12 @@ def read_config():
 
 
 _METER_FOLDER = "meter"  # the ESME's registers, profile and tariff (meterfw.esme)
+_GAS_FOLDER = "gas"  # the GSME's register and valve (meterfw.gsme)
+_LITRES_A_KWH_X10000 = 926_000  # natural gas: about 10.8 kWh a cubic metre, so 92.6 litres a kWh
 _MEASURE_S = 10
 _meter = None  # the role's device (an ESME's meter, kept on flash between uses), once commissioned
 _router = None  # the endpoint's CommandRouter, which start_device() gives the meter
+_endpoint_pipeline = None  # its DevicePipeline, which a battery meter gives its energy budget
 
 
 def load_security(role):
@@ -62,10 +65,11 @@ def load_security(role):
     except store.StoreError as error:
         print("consent records damaged, refusing commands:", error)
         return None, link.ERR_STATE_DAMAGED, commissioner
-    global _router
+    global _router, _endpoint_pipeline
     _router = CommandRouter(credentials, CommandRecorder(), _meter)  # start_device() adds the meter
     pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log,
                               validator=_router.validate, consents=consents)
+    _endpoint_pipeline = pipeline
     responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
 
     return GbcsEndpoint(pipeline, responder, _router.execute, reject_log), None, commissioner
@@ -77,6 +81,8 @@ def start_device(role):
     board both at once do not fit. A link error code when its records are damaged (the board then
     refuses commands), else None."""
     global _meter
+    if role == "gsme":
+        return start_gas_meter()
     if role != "esme":
         return None
     from meterfw import store
@@ -96,6 +102,27 @@ def start_device(role):
     except (store.StoreError, OSError) as error:
         print("meter records damaged, refusing commands:", error)
         return link.ERR_STATE_DAMAGED
+    return None
+
+
+def start_gas_meter():
+    # The battery gas meter: its ledger's costs from the board's power profile (board.json), its pipeline
+    # asking that ledger before each MAC check and verify. Small, so it stays loaded.
+    global _meter
+    from meterfw import ledger, store
+    from meterfw.gsme import GasMeter, default_budget
+
+    try:
+        with open("board.json") as f:
+            costs = ledger.costs_from(json.load(f)["power"])
+        energy = ledger.EnergyLedger(costs, *default_budget(costs), hal.unix_time)
+        _meter = GasMeter(store.FileStorage(_GAS_FOLDER), hal.supply_switch("valve"), hal.unix_time, energy)
+    except (OSError, ValueError, KeyError, store.StoreError) as error:
+        print("gas meter cannot start (its records, or board.json's power profile):", error)
+        return link.ERR_STATE_DAMAGED
+    if _router is not None:
+        _router.device = _meter
+        _endpoint_pipeline.budget = energy.allow
     return None
 
 
@@ -218,11 +245,18 @@ async def serve_radio(core, radio, serial):
 async def measure_energy():
     # The meter's metrology loop: the ESME books what its load used since the last look (it looks too
     # before each command). It runs on every board: one commissioned as an ESME becomes one at once.
+    load = None
+    gas_rest = 0
     while True:
         await asyncio.sleep(_MEASURE_S)
         if _meter is None:
             continue
         try:
+            if hasattr(_meter, "valve_open"):  # a gas meter: the household's energy, burnt as gas
+                load = load or hal.metrology()
+                litres, gas_rest = divmod(gas_rest + load.take_mwh() * _LITRES_A_KWH_X10000, 10_000_000_000)
+                _meter.measure(litres)
+                continue
             _meter.measure()
         except Exception as error:  # a flash write failing must not stop the meter answering
             print("metering:", error)

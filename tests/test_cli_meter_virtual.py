@@ -14,7 +14,8 @@ pytestmark = pytest.mark.virtual
 SUPPLIER, DNO, APP = "90b3d51f30010000", "90b3d51f30020000", "90b3d51f30070000"
 
 
-def test_a_meters_users_on_the_command_line(tmp_path):
+def lab(tmp_path, parties):
+    """The meterlab command, run in tmp_path, after an SMKI with a one-device CA and these parties."""
     env = {**os.environ, "METERLAB_SMKI_PASSPHRASE": "cli meter", "METERLAB_RUNTIME_DIR": str(tmp_path / "rt")}
 
     def meterlab(*args, ok=True):
@@ -27,9 +28,14 @@ def test_a_meters_users_on_the_command_line(tmp_path):
     meterlab("smki", "init", "smki", "--custodians", "1", "--threshold", "1")
     meterlab("smki", "device-ca", "smki", "batch", "--quota", "1", "--share",
              str(tmp_path / "custodian-shares" / "custodian-1.share"))
-    for name, role, eui in (("SUPPLIER A", "supplier", SUPPLIER), ("DNO", "network-operator", DNO),
-                            ("ENERGY APP", "other", APP)):
+    for name, role, eui in parties:
         meterlab("smki", "party", "smki", "--name", name, "--role", role, "--eui64", eui)
+    return meterlab
+
+
+def test_a_meters_users_on_the_command_line(tmp_path):
+    meterlab = lab(tmp_path, (("SUPPLIER A", "supplier", SUPPLIER), ("DNO", "network-operator", DNO),
+                              ("ENERGY APP", "other", APP)))
     board = VirtualBoard(tmp_path / "meter", role="esme", board="rp2040", home=True, load_watts=36_000,
                          log=open(tmp_path / "meter.log", "w"))
     with board:
@@ -74,3 +80,24 @@ def test_a_meters_users_on_the_command_line(tmp_path):
         meterlab("consent", "revoke", board.home_url, "--party", APP)
         assert "no consent" in meterlab("read", url, "--as", APP, *where, "--months", "1", ok=False).stderr
     assert meterlab("dcc", "audit", "verify", "dcc").stdout.count("head: entry") == 1
+
+
+def test_a_gas_meters_register_and_valve_on_the_command_line(tmp_path):
+    # A board commissioned as a gas meter: its pipeline charges the energy ledger built from the board's
+    # power profile, its register fills from the simulated household's gas, and the valve closes.
+    meterlab = lab(tmp_path, (("SUPPLIER A", "supplier", SUPPLIER),))
+    board = VirtualBoard(tmp_path / "gas", role="gsme", board="rp2040", log=open(tmp_path / "gas.log", "w"))
+    with board:
+        url, where = board.url, ("--smki", "smki", "--dcc", "dcc")
+        meterlab("commission", url, "--role", "gsme", "--smki", "smki", "--device-ca", "batch", "--dcc", "dcc")
+        meterlab("supplier", "take-ownership", url, "--supplier", SUPPLIER, *where)
+        read = meterlab("gas", "read", url, "--as", SUPPLIER, *where).stdout
+        assert " m3, valve open" in read and "opened here" in read
+        assert json.loads((tmp_path / "gas" / "gpio.json").read_text()) == {"valve": 1}
+        assert "valve closed; the meter's signed answer verified" in meterlab("gas", "valve", url, "close", "--as",
+                                                                          SUPPLIER, *where).stdout
+        assert json.loads((tmp_path / "gas" / "gpio.json").read_text()) == {"valve": 0}
+        assert "valve CLOSED" in meterlab("gas", "read", url, "--as", SUPPLIER, *where).stdout
+        refused = meterlab("tariff", url, "--as", SUPPLIER, *where, "--rate", "00:00=10", ok=False)
+        assert "not a command this device runs" in refused.stderr  # an electricity tariff, to a gas meter
+    assert (tmp_path / "gas" / "flash" / "gas" / "gas.0").is_file()  # the valve's state is on its flash

@@ -10,8 +10,9 @@
 #                                 read(), write(data); a UART of its own on a real board (its
 #                                 description's "home"), a second socket on the virtual board
 #   unix_time()                   the board's clock in whole Unix seconds, whatever its port's epoch
-#   supply_switch()               switch(closed) driving the load relay (pins.supply_relay: an LED on
-#                                 a dev board; a level in STATE/gpio.json on the virtual board)
+#   supply_switch(name)           switch(on) driving an output: "supply_relay", the ESME's load relay,
+#                                 or "valve", the GSME's (pins.NAME, else the relay's: an LED on a dev
+#                                 board; a level in STATE/gpio.json on the virtual board)
 #   metrology()                   what the ESME measures: take_mwh() -> energy since the last call
 #   run(coro)                     run the firmware's main coroutine as the board does
 #   break_to_repl()               leave the firmware for the REPL (a 0x03 arrived on the serial port)

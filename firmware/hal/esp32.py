@@ -22,8 +22,8 @@ def unique_id():
     return mac[:3] + b"\xff\xfe" + mac[3:6]
 
 
-def supply_switch():
-    return switch_for(_DESCRIPTION)
+def supply_switch(name="supply_relay"):
+    return switch_for(_DESCRIPTION, name)
 
 
 def home():

@@ -81,9 +81,11 @@ def unix_time():
     return int(time.time()) + _EPOCH_OFFSET
 
 
-def switch_for(description):
-    """supply_switch() of a board: its supply_relay pin as an output, or a switch that drives nothing."""
-    pin = (description.get("pins") or {}).get("supply_relay")
+def switch_for(description, name="supply_relay"):
+    """supply_switch(name) of a board: that pin of its description as an output (a gas meter's "valve"
+    falls back to the supply relay's LED on a dev board), or a switch that drives nothing."""
+    pins = description.get("pins") or {}
+    pin = pins.get(name, pins.get("supply_relay"))
     if pin is None:
         return lambda closed: None
     import machine

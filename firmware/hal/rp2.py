@@ -24,8 +24,8 @@ def unique_id():
     return machine.unique_id()[:8]
 
 
-def supply_switch():
-    return switch_for(_DESCRIPTION)
+def supply_switch(name="supply_relay"):
+    return switch_for(_DESCRIPTION, name)
 
 
 def home():

@@ -44,8 +44,8 @@ def unix_time():
     return int(time.time())
 
 
-def supply_switch():
-    return lambda closed: vboard.gpio_write("supply_relay", 1 if closed else 0)
+def supply_switch(name="supply_relay"):
+    return lambda closed: vboard.gpio_write(name, 1 if closed else 0)
 
 
 def metrology():

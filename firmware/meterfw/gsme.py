@@ -108,6 +108,16 @@ class GasMeter:
         return b"\x00"
 
 
+def default_budget(costs):
+    """(allowance, reserve) for a day, in microjoules, from the board's costs: the reserve pays for four
+    valve closes (each a MAC check, a verify and the valve); the allowance adds twice a normal day's
+    work (48 wakes that each move 200 bytes each way, and 100 commands with 100-byte answers)."""
+    reserve = 4 * (costs[ledger.MAC_CHECK] + costs[ledger.SIGNATURE_VERIFY] + costs[ledger.VALVE])
+    normal_day = (48 * (costs[ledger.WAKE] + 200 * (costs[ledger.RADIO_TX_BYTE] + costs[ledger.RADIO_RX_BYTE]))
+                  + 100 * (costs[ledger.MAC_CHECK] + 100 * costs[ledger.RADIO_TX_BYTE]))
+    return reserve + 2 * normal_day, reserve
+
+
 def parse_mirror(data):
     """(meter time, register litres, valve open) of mirror() bytes; ValueError otherwise."""
     if len(data) != MIRROR_SIZE:

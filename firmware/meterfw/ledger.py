@@ -36,6 +36,29 @@ OPERATIONS = (WAKE, RADIO_TX_BYTE, RADIO_RX_BYTE, MAC_CHECK, SIGNATURE_VERIFY, V
 _DAY_S = const(86400)
 
 
+def _ceil(value):
+    whole = int(value)
+    return whole if whole == value else whole + 1
+
+
+def costs_from(power):
+    """{operation: whole microjoules} from a board's power profile (its description's "power", as
+    board.json holds it): current (mA) x supply (V) x duration (ms) = microjoules, rounded up so the
+    ledger never books less than the board spends (a board's single-precision floats may round a
+    microjoule differently from the host's)."""
+    volts = power["supply_v"]
+    current = power["currents_ma"]
+    duration = power["durations_ms"]
+    return {
+        WAKE: _ceil(current["active"] * volts * duration["wake"]),
+        RADIO_TX_BYTE: _ceil(current["radio_tx"] * volts * duration["link_byte"]),
+        RADIO_RX_BYTE: _ceil(current["radio_rx"] * volts * duration["link_byte"]),
+        MAC_CHECK: _ceil(current["active"] * volts * duration["mac_check"]),
+        SIGNATURE_VERIFY: _ceil(current["active"] * volts * duration["signature_verify"]),
+        VALVE: _ceil(power["valve_mj"] * 1000),
+    }
+
+
 class EnergyLedger:
     def __init__(self, costs_uj, allowance_uj, reserve_uj, clock):
         for operation in OPERATIONS:

@@ -427,6 +427,32 @@ def cmd_supply(args):
     return 0
 
 
+def cmd_gas_read(args):
+    import datetime
+
+    from meterfw import authorisation, gsme
+
+    device, content = _send(args, authorisation.READ_GAS_REGISTER, b"")
+    if content[:1] != b"\x00":
+        raise CommandError(f"{args.url}: the gas meter could not answer the read")
+    when, litres, valve_open = gsme.parse_mirror(content[1:])
+    at = datetime.datetime.fromtimestamp(when, datetime.timezone.utc)
+    print(f"gas meter {device['eui64'].hex()} at {at:%Y-%m-%d %H:%M:%S} UTC: {litres / 1000:,.3f} m3, valve "
+          f"{'open' if valve_open else 'CLOSED'} (answer MAC'd and encrypted to {args.as_party}, opened here)")
+    return 0
+
+
+def cmd_gas_valve(args):
+    from meterfw import authorisation
+
+    device, content = _send(args, authorisation.VALVE_CLOSE, b"")
+    if content[:1] != b"\x00":
+        raise CommandError(f"{args.url}: the gas meter accepted the close but could not move its valve: "
+                           "the day's energy, its reserve included, is spent")
+    print(f"gas meter {device['eui64'].hex()}: valve closed; the meter's signed answer verified")
+    return 0
+
+
 def cmd_dcc_audit_verify(args):
     from pathlib import Path
 
@@ -650,9 +676,9 @@ def build_parser():
     take.add_argument("--timeout", type=float, default=30.0)
     take.set_defaults(handler=cmd_supplier_take_ownership)
 
-    def user_command(name, help_text, handler):
+    def user_command(name, help_text, handler, parent=commands):
         # a command a DCC user (supplier, network operator, third party) sends to a meter, through the DCC
-        parser = commands.add_parser(name, help=help_text)
+        parser = parent.add_parser(name, help=help_text)
         parser.add_argument("url", help="the meter's port (socket://... for a virtual board, /dev/tty... for a board)")
         parser.add_argument("--as", dest="as_party", required=True, metavar="EUI64",
                             help="the DCC user sending it (a party of the SMKI)")
@@ -674,6 +700,12 @@ def build_parser():
     supply = user_command("supply", "connect or disconnect a meter's supply through the DCC (a supplier; signed)",
                           cmd_supply)
     supply.add_argument("state", choices=("on", "off"))
+
+    gas = commands.add_parser("gas", help="a gas meter's register and valve, through the DCC")
+    gas_commands = gas.add_subparsers(dest="gas_command", required=True, metavar="COMMAND")
+    user_command("read", "the gas register and the valve's state (GCS13a)", cmd_gas_read, gas_commands)
+    valve = user_command("valve", "close the valve (GCS32; a supplier; signed)", cmd_gas_valve, gas_commands)
+    valve.add_argument("action", choices=("close",), help="close (opening is the consumer's, at the meter)")
 
     dcc = commands.add_parser("dcc", help="the DCC's records")
     dcc_commands = dcc.add_subparsers(dest="dcc_command", required=True, metavar="COMMAND")

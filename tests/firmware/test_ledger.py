@@ -74,3 +74,15 @@ def test_a_profile_without_every_cost_is_refused():
                    dict(COSTS, valve=1.5), dict(COSTS, wake=True)):
         raised(ValueError, ledger.EnergyLedger, broken, 10, 5, Clock())
     raised(ValueError, ledger.EnergyLedger, COSTS, 10, 11, Clock())
+
+
+def test_costs_from_a_board_profile_round_up_to_the_microjoule():
+    power = {"supply_v": 3.3, "currents_ma": {"active": 27.0, "radio_tx": 240.0, "radio_rx": 100.0},
+             "durations_ms": {"wake": 400, "link_byte": 0.0116, "mac_check": 15, "signature_verify": 250},
+             "valve_mj": 720.0}
+    costs = ledger.costs_from(power)
+    # 27 mA x 3.3 V x 400 ms = 35,640 uJ (give or take a float's last digit on a board, then rounded up)
+    assert costs[ledger.WAKE] in (35_640, 35_641) and costs[ledger.VALVE] == 720_000
+    assert costs[ledger.RADIO_TX_BYTE] == 10 and costs[ledger.RADIO_RX_BYTE] == 4  # 9.19 and 3.83, up
+    assert costs[ledger.MAC_CHECK] in (1_337, 1_338) and set(costs) == set(ledger.OPERATIONS)
+    ledger.EnergyLedger(costs, 1, 0, lambda: 0)  # a whole, usable profile

@@ -6,8 +6,6 @@ measurement, or an estimate that says so and waits for a measured trace.
     profile.costs_uj()          # {operation: microjoules}, what the board's ledger charges
     profile.sleep_ma(dev_board=False)
 """
-import math
-
 from meterfw import ledger
 from meterlab.boards.descriptions import BoardDescriptionError, load_board
 
@@ -44,21 +42,11 @@ class PowerProfile:
             raise BoardDescriptionError(f"{description['board']}: power profile: " + "; ".join(problems))
         return cls(description["board"], power)
 
-    def _uj(self, current_ma, duration_ms):
-        # mA x V x ms = uJ; rounded up, so the ledger never books less than the board spends
-        return math.ceil(current_ma * self.supply_v * duration_ms)
-
     def costs_uj(self):
-        """What meterfw.ledger charges for each operation on this board, in whole microjoules."""
-        c, d = self.currents_ma, self.durations_ms
-        return {
-            ledger.WAKE: self._uj(c["active"], d["wake"]),
-            ledger.RADIO_TX_BYTE: self._uj(c["radio_tx"], d["link_byte"]),
-            ledger.RADIO_RX_BYTE: self._uj(c["radio_rx"], d["link_byte"]),
-            ledger.MAC_CHECK: self._uj(c["active"], d["mac_check"]),
-            ledger.SIGNATURE_VERIFY: self._uj(c["active"], d["signature_verify"]),
-            ledger.VALVE: math.ceil(self.valve_mj * 1000),
-        }
+        """What meterfw.ledger charges for each operation on this board, in whole microjoules: the
+        board's own computation (meterfw.ledger.costs_from), so host and board agree."""
+        return ledger.costs_from({"supply_v": self.supply_v, "currents_ma": self.currents_ma,
+                                  "durations_ms": self.durations_ms, "valve_mj": self.valve_mj})
 
     def sleep_ma(self, dev_board=False):
         """Current asleep: the bare module's deep sleep (a production meter), or the dev board's."""
