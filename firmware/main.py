@@ -123,6 +123,8 @@ def start_gas_meter():
     if _router is not None:
         _router.device = _meter
         _endpoint_pipeline.budget = energy.allow
+    if _core is not None:
+        _core.ledger = energy
     return None
 
 
@@ -320,6 +322,7 @@ async def main():
     core = DeviceCore(role, __version__, info["board"], info["family"],
                       radio is not None, endpoint, security_error, commissioner, hal.unique_id(), commissioned)
     core.identity = identity
+    core.ledger = getattr(_meter, "ledger", None)  # a gas meter's, started above
     _core = core
     tasks = []
     home = hal.home()

@@ -29,6 +29,7 @@ class DeviceCore:
         self.has_radio = has_radio
         self.endpoint = endpoint
         self.security_error = security_error
+        self.ledger = None  # a battery meter's meterfw.ledger.EnergyLedger, for LEDGER
         # Commissioning (meterfw.commissioning): the Commissioner, the board's hardware ID, and
         # on_commissioned(board_role) -> (endpoint, security_error), called once FINISH succeeds.
         self.commissioner = commissioner
@@ -67,6 +68,14 @@ class DeviceCore:
                 return self._refuse(kind, self.security_error)
             pipeline = self.endpoint.pipeline
             return link.status(pipeline.accepted, pipeline.rejected), None
+        if kind == link.LEDGER:
+            if len(payload) != 1:
+                return self._refuse(kind, link.ERR_MALFORMED)
+            if self.ledger is None:
+                return self._refuse(kind, link.ERR_NO_LEDGER)
+            from meterfw.ledger import OPERATIONS
+
+            return link.ledger(self.ledger, OPERATIONS), None
         if kind == link.REJECTS:
             if len(payload) != 1:
                 return self._refuse(kind, link.ERR_MALFORMED)

@@ -37,6 +37,10 @@ GBCS = const(0x30)  # body: one GBCS frame for this device's security pipeline
 GBCS_RESULT = const(0xB0)  # body: pipeline reason (1, 0 = accepted) || response frame (empty if none)
 HAN_GBCS = const(0x31)  # to a hub: meter address (6) || GBCS frame, relayed over the HAN (meterfw.han);
 #                          answered by the meter's GBCS_RESULT
+LEDGER = const(0x09)  # body: empty; a battery meter's energy ledger for today
+LEDGER_REPLY = const(0x89)  # body: day (4) || allowance, reserve, spent, spent critical (4 each, uJ)
+#                             || refused, refused critical (4 each) || n (1) || n x (count (4) || uJ (4)),
+#                             in meterfw.ledger.OPERATIONS order
 ERROR = const(0xFF)  # body: request kind (1) || reason (1)
 
 ERR_UNKNOWN_KIND = const(1)
@@ -48,6 +52,7 @@ ERR_STATE_DAMAGED = const(6)
 ERR_NOT_A_HUB = const(7)
 ERR_HAN_LOST = const(8)
 ERR_NO_ANSWER = const(9)
+ERR_NO_LEDGER = const(10)
 
 
 STEP_ROOT = const(1)  # root public key (64)
@@ -108,6 +113,17 @@ def gbcs_result(reason, response):
 def status(accepted, rejected):
     """rejected: the pipeline's per-reason counts (index = reason code)."""
     return bytes((STATUS_REPLY,)) + _u32(accepted) + bytes((len(rejected),)) + b"".join(_u32(n) for n in rejected)
+
+
+def ledger(book, operations):
+    """LEDGER_REPLY of a meterfw.ledger.EnergyLedger (its day's figures, then each operation's)."""
+    book.left()  # a new day starts its figures afresh before they are read
+    parts = [bytes((LEDGER_REPLY,)), _u32(book.day), _u32(book.allowance), _u32(book.reserve), _u32(book.spent),
+             _u32(book.spent_critical), _u32(book.refused), _u32(book.refused_critical), bytes((len(operations),))]
+    for operation in operations:
+        count, uj = book.by_operation.get(operation, (0, 0))
+        parts.append(_u32(count) + _u32(uj))
+    return b"".join(parts)
 
 
 _NO_ID = b"\xff" * 8

@@ -14,7 +14,33 @@ REASONS = {
     ERR_NOT_A_HUB: "only a comms hub relays frames to its meters",
     ERR_HAN_LOST: "the meter did not acknowledge the frame over the HAN (out of range, or not listening)",
     ERR_NO_ANSWER: "the meter gave no answer over the HAN in time",
+    ERR_NO_LEDGER: "this board keeps no energy ledger (only a battery meter does)",
 }
+
+
+class LedgerReport:
+    """A LEDGER_REPLY: today's figures, in microjoules, and {operation: (count, uJ)}."""
+
+    def __init__(self, day, allowance, reserve, spent, spent_critical, refused, refused_critical, by_operation):
+        self.day = day
+        self.allowance = allowance
+        self.reserve = reserve
+        self.spent = spent
+        self.spent_critical = spent_critical
+        self.refused = refused
+        self.refused_critical = refused_critical
+        self.by_operation = by_operation
+
+
+def parse_ledger(payload, operations):
+    if len(payload) < 30 or payload[0] != LEDGER_REPLY:
+        raise LinkError("not a LEDGER_REPLY")
+    figures = [_read_u32(payload, 1 + 4 * i) for i in range(7)]
+    n = payload[29]
+    if n != len(operations) or len(payload) != 30 + 8 * n:
+        raise LinkError("LEDGER_REPLY's operations do not match")
+    by_operation = {operations[i]: (_read_u32(payload, 30 + 8 * i), _read_u32(payload, 34 + 8 * i)) for i in range(n)}
+    return LedgerReport(*figures, by_operation)
 
 
 def ping(nonce):

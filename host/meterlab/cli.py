@@ -453,6 +453,35 @@ def cmd_gas_valve(args):
     return 0
 
 
+def cmd_battery(args):
+    from meterlab.boards.descriptions import load_board
+    from meterlab.client import BoardClient
+    from meterlab.power.battery import LI_SOCL2_D_19AH, life_years
+    from meterlab.power.profile import PowerProfile
+    from meterlab.transport import BoardConnection
+
+    with BoardConnection(args.url, timeout=args.timeout) as connection:
+        client = BoardClient(connection)
+        board = client.ping().board
+        book = client.ledger()
+    profile = PowerProfile.of(args.board or load_board(board)["board"])
+    daily_uj = book.spent  # a day like today so far: the ledger does not know when its board woke
+    print(f"{args.url} ({board}): today's energy ledger")
+    print(f"  allowance {book.allowance / 1e6:.3f} J, of which reserve {book.reserve / 1e6:.3f} J for critical work")
+    print(f"  spent {book.spent / 1e6:.3f} J (critical {book.spent_critical / 1e6:.3f} J); refused {book.refused} "
+          f"non-critical, {book.refused_critical} critical")
+    for operation, (count, uj) in book.by_operation.items():
+        if count:
+            print(f"    {operation:<17} {count:>7} x  {uj / 1e6:9.3f} J")
+    print(f"projected on a {LI_SOCL2_D_19AH.name}, every day spending what today has so far "
+          f"({daily_uj / 1e6:.3f} J):")
+    for label, dev_board in (("as a production meter (the bare module asleep)", False),
+                             ("as this dev board (its own sleep current)", True)):
+        years = life_years(LI_SOCL2_D_19AH, daily_uj, profile.supply_v, profile.sleep_ma(dev_board))
+        print(f"  {label:<48} {years:8.2f} years  (asleep at {profile.sleep_ma(dev_board):g} mA)")
+    return 0
+
+
 def cmd_dcc_audit_verify(args):
     from pathlib import Path
 
@@ -706,6 +735,13 @@ def build_parser():
     user_command("read", "the gas register and the valve's state (GCS13a)", cmd_gas_read, gas_commands)
     valve = user_command("valve", "close the valve (GCS32; a supplier; signed)", cmd_gas_valve, gas_commands)
     valve.add_argument("action", choices=("close",), help="close (opening is the consumer's, at the meter)")
+
+    battery = commands.add_parser("battery", help="a battery meter's energy ledger today, and its projected "
+                                                  "battery life (production meter and dev board)")
+    battery.add_argument("url", help="the gas meter's port")
+    battery.add_argument("--board", help="the board description to project with (default: the one it reports)")
+    battery.add_argument("--timeout", type=float, default=30.0)
+    battery.set_defaults(handler=cmd_battery)
 
     dcc = commands.add_parser("dcc", help="the DCC's records")
     dcc_commands = dcc.add_subparsers(dest="dcc_command", required=True, metavar="COMMAND")

@@ -92,6 +92,16 @@ class BoardClient:
         except link.LinkError as error:
             raise UnexpectedAnswer(f"{self.connection.url}: bad GBCS_RESULT: {error}") from None
 
+    def ledger(self, timeout=None):
+        """A battery meter's energy ledger for today (meterfw.link_host.LedgerReport)."""
+        from meterfw.ledger import OPERATIONS
+
+        answer = self._request(bytes((link.LEDGER,)), link.LEDGER_REPLY, timeout)
+        try:
+            return link.parse_ledger(answer, OPERATIONS)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad LEDGER_REPLY: {error}") from None
+
     def status(self, timeout=None):
         """(accepted, reject counts by meterfw.pipeline reason code) since the firmware started."""
         answer = self._request(link.status_request(), link.STATUS_REPLY, timeout)

@@ -80,3 +80,22 @@ def test_board_that_is_not_commissioned_stays_off_the_air():
     answer, action = core.handle(link.radio_send(b"\x02" * 6, b"x"), 0, 0)
     assert action is None and answer == link.error(link.RADIO_SEND, link.ERR_NOT_COMMISSIONED)
     assert link.parse_pong(core.handle(link.ping(1), 0, 0)[0]).role == "esme"  # it still says who it is
+
+
+def test_a_battery_meters_ledger_over_the_board_protocol():
+    from meterfw import ledger
+
+    core = _core()
+    answer, _ = core.handle(bytes((link.LEDGER,)), 0, 0)
+    assert answer == link.error(link.LEDGER, link.ERR_NO_LEDGER)  # a mains meter keeps none
+    costs = {operation: 10 for operation in ledger.OPERATIONS}
+    core.ledger = book = ledger.EnergyLedger(costs, 1000, 400, lambda: 86400 * 3 + 5)
+    book.charge(ledger.MAC_CHECK, 4)
+    assert not book.spend(ledger.RADIO_TX_BYTE, 70)  # 700 more than the 600 above the reserve
+    answer, _ = core.handle(bytes((link.LEDGER,)), 0, 0)
+    report = link.parse_ledger(answer, ledger.OPERATIONS)
+    assert (report.day, report.allowance, report.reserve, report.spent, report.refused) == (3, 1000, 400, 40, 1)
+    assert report.by_operation[ledger.MAC_CHECK] == (4, 40) and report.by_operation[ledger.VALVE] == (0, 0)
+    for cut in range(len(answer)):
+        raised(link.LinkError, link.parse_ledger, answer[:cut], ledger.OPERATIONS)
+    assert core.handle(bytes((link.LEDGER, 0)), 0, 0)[0] == link.error(link.LEDGER, link.ERR_MALFORMED)
