@@ -68,7 +68,8 @@ def load_security(role):
     global _router, _endpoint_pipeline
     _router = CommandRouter(credentials, CommandRecorder(), _meter)  # start_device() adds the meter
     pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log,
-                              validator=_router.validate, consents=consents)
+                              validator=_router.validate, consents=consents,
+                              device_type=role if role in ("esme", "gsme") else None)
     _endpoint_pipeline = pipeline
     responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
 

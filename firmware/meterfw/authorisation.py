@@ -1,14 +1,17 @@
 """Who may send which command: the one authorisation table of the firmware (design.md, "Roles, trust
 anchors, authorisation"). Sans-I/O, no state.
 
-    message code -> (roles allowed to originate it, needs a signature, response is sensitive, name)
+    message code -> (roles allowed to originate it, needs a signature, response is sensitive, name,
+                     the device types that run it)
 
 Every command reaches a device MAC'd by the DCC's access control broker (property 1), so the MAC is not
 a column: it is always required (meterfw.pipeline checks it first). "Needs a signature" means the
 command is critical (property 2): it must also carry an ECDSA signature by the originating role's DS
 trust anchor. "Sensitive response" means the answer carries consumption or debt data and must be
 encrypted to the requester (property 3). A code that is not in the table is refused to every role
-(fail closed); so is a role that is not listed for a code (property 4).
+(fail closed); so is a role that is not listed for a code (property 4). A meter refuses a code its type
+does not run (an electricity tariff sent to a gas meter) before any signature work, which a battery
+meter could not afford to spend on it.
 
 Message codes are GBCS's, checked against the DCC's RTDS 4.5.0 (originator role and signed or not):
 
@@ -53,6 +56,7 @@ ROLES = const(0)
 SIGNED = const(1)
 SENSITIVE = const(2)
 NAME = const(3)
+DEVICES = const(4)
 
 TARIFF = const(0x0019)
 READ_IMPORT_REGISTERS = const(0x0027)
@@ -69,29 +73,35 @@ CREDENTIALS_SUPPLIER_BY_TRANSCOS = const(0x0107)
 CREDENTIALS_ANY_BY_RECOVERY = const(0x0108)
 
 _S = (roles.SUPPLIER,)
+_E = ("esme",)
+_G = ("gsme",)
+_ALL = ("esme", "gsme", "chf")  # credential commands: every device holds anchors
 
 # THE table. Keep it the only place that says who may do what.
 _TABLE = {
-    TARIFF: (_S, True, False, "ECS01a update import tariff"),
+    TARIFF: (_S, True, False, "ECS01a update import tariff", _E),
     READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.OTHER), False, True,
-                            "ECS17b read import energy registers"),
-    READ_GAS_REGISTER: ((roles.SUPPLIER, roles.OTHER), False, True, "GCS13a read GSME consumption register"),
-    SUPPLY_CONNECT: (_S, True, False, "ECS42 supply connect (close load switch)"),
-    SUPPLY_DISCONNECT: (_S, True, False, "ECS43 supply disconnect (open load switch)"),
-    VALVE_CLOSE: (_S, True, False, "GCS32 close gas valve"),
-    RESET_BALANCE: (_S, True, False, "ECS04b reset meter balance"),
-    CREDENTIALS_SUPPLIER_BY_SUPPLIER: (_S, True, False, "CS02b credentials supplierBySupplier"),
-    CREDENTIALS_NO_BY_NO: ((roles.NETWORK_OPERATOR,), True, False, "CS02b credentials networkOperatorByNetworkOperator"),
-    CREDENTIALS_WAN_BY_WAN: ((roles.WAN_PROVIDER,), True, False, "CS02b credentials WANProviderByWANProvider"),
-    CREDENTIALS_TRANSCOS_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials transCoSByTransCoS"),
-    CREDENTIALS_SUPPLIER_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials supplierByTransCoS"),
+                            "ECS17b read import energy registers", _E),
+    READ_GAS_REGISTER: ((roles.SUPPLIER, roles.OTHER), False, True, "GCS13a read GSME consumption register", _G),
+    SUPPLY_CONNECT: (_S, True, False, "ECS42 supply connect (close load switch)", _E),
+    SUPPLY_DISCONNECT: (_S, True, False, "ECS43 supply disconnect (open load switch)", _E),
+    VALVE_CLOSE: (_S, True, False, "GCS32 close gas valve", _G),
+    RESET_BALANCE: (_S, True, False, "ECS04b reset meter balance", _E),
+    CREDENTIALS_SUPPLIER_BY_SUPPLIER: (_S, True, False, "CS02b credentials supplierBySupplier", _ALL),
+    CREDENTIALS_NO_BY_NO: ((roles.NETWORK_OPERATOR,), True, False, "CS02b credentials networkOperatorByNetworkOperator",
+                           _ALL),
+    CREDENTIALS_WAN_BY_WAN: ((roles.WAN_PROVIDER,), True, False, "CS02b credentials WANProviderByWANProvider", _ALL),
+    CREDENTIALS_TRANSCOS_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials transCoSByTransCoS",
+                                       _ALL),
+    CREDENTIALS_SUPPLIER_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials supplierByTransCoS",
+                                       _ALL),
     CREDENTIALS_ANY_BY_RECOVERY: ((roles.RECOVERY,), True, False,
-                                  "CS02b credentials anyExceptAbnormalRootByRecovery"),
+                                  "CS02b credentials anyExceptAbnormalRootByRecovery", _ALL),
 }
 
 
 def rule(message_code):
-    """(roles, signed, sensitive, name) for message_code, or None if no role may send it."""
+    """(roles, signed, sensitive, name, device types) for message_code, or None if no role may send it."""
     return _TABLE.get(message_code)
 
 
@@ -114,11 +124,17 @@ def sensitive_response(message_code):
     return entry is not None and entry[SENSITIVE]
 
 
+def runs(device_type, message_code):
+    """True if a device of device_type ("esme", "gsme", "chf") runs message_code."""
+    entry = _TABLE.get(message_code)
+    return entry is not None and device_type in entry[DEVICES]
+
+
 def rows():
-    """The table for the docs: a list of (code, name, role names, signed, sensitive), by code."""
+    """The table for the docs: a list of (code, name, role names, signed, sensitive, device types), by code."""
     out = []
     for code in sorted(_TABLE):
         entry = _TABLE[code]
         out.append((code, entry[NAME], tuple(roles.NAMES[r] for r in entry[ROLES]), entry[SIGNED],
-                    entry[SENSITIVE]))
+                    entry[SENSITIVE], entry[DEVICES]))
     return out

@@ -19,6 +19,7 @@ Cheap checks first, fail closed, in this order; the first failing check decides 
        (it then counts as the "other" role, with its own counter)
     7. counter strictly above that role's stored counter     REJECT_REPLAY
     8. the message code is in the authorisation table        REJECT_UNKNOWN_CODE
+    8a. and this device's type runs it (device_type given)   REJECT_UNSUPPORTED
     9. critical codes: signature by the role's DS anchor     REJECT_NO_ANCHOR, REJECT_BAD_SIGNATURE
    10. the table allows that role that code                  REJECT_NOT_AUTHORISED
    10a. a third party's read asks for no more months than its consent REJECT_CONSENT_SCOPE (the read's
@@ -145,7 +146,8 @@ class Decision:
 
 class DevicePipeline:
     def __init__(self, device_id, device_ka_private_key, anchors, counters, suite="gbcs", log=None,
-                 max_frame=MAX_FRAME, anchor_tables=False, validator=None, consents=None, budget=None):
+                 max_frame=MAX_FRAME, anchor_tables=False, validator=None, consents=None, budget=None,
+                 device_type=None):
         if suite not in ("gbcs", "hmac"):
             raise ValueError("unknown MAC suite")
         self.device_id = bytes(device_id)
@@ -161,6 +163,7 @@ class DevicePipeline:
         self.validator = validator  # validator(message, role, rule) -> (reason, plan), or None
         self.consents = consents  # a meterfw.consent.ConsentStore, or None: no third parties
         self.budget = budget  # budget(operation, critical) -> bool, or None: a mains-powered device
+        self.device_type = device_type  # "esme", "gsme": codes of other types refused before signature work
         self.rejected = [0] * REASON_COUNT  # indexed by reason code; [ACCEPT] stays 0
         self.accepted = 0
         self.ecdh_count = 0
@@ -268,6 +271,8 @@ class DevicePipeline:
         rule = authorisation.rule(message.message_code)
         if rule is None:
             return self._reject(REJECT_UNKNOWN_CODE, message, role)
+        if self.device_type is not None and self.device_type not in rule[authorisation.DEVICES]:
+            return self._reject(REJECT_UNSUPPORTED, message, role)
         # 9. critical: signed by the role's DS anchor
         if rule[authorisation.SIGNED]:
             anchor = self.anchors.anchor(role) if consent is None else (None, consent.ds, None)

@@ -15,14 +15,16 @@ def authorisation_markdown():
         "Generated from `firmware/meterfw/authorisation.py` by `python -m meterlab.docs`; do not edit.",
         "A device runs a command only if its originator's role is listed for its message code; a signed",
         "command must also carry that role's signature (design.md, properties 2 and 4). Every command is",
-        "MAC'd by the DCC's access control broker whoever originated it. Codes not listed are refused.",
+        "MAC'd by the DCC's access control broker whoever originated it. Codes not listed are refused, and",
+        "so is a code the device's type does not run, before any signature work.",
         "",
-        "| message code | use case | roles that may send it | signed | sensitive response |",
-        "|---|---|---|---|---|",
+        "| message code | use case | roles that may send it | signed | sensitive response | run by |",
+        "|---|---|---|---|---|---|",
     ]
-    for code, name, role_names, signed, sensitive in authorisation.rows():
-        lines.append("| 0x%04X | %s | %s | %s | %s |" % (
-            code, name, ", ".join(role_names), "yes" if signed else "no (MAC only)", "yes" if sensitive else "no"))
+    for code, name, role_names, signed, sensitive, devices in authorisation.rows():
+        lines.append("| 0x%04X | %s | %s | %s | %s | %s |" % (
+            code, name, ", ".join(role_names), "yes" if signed else "no (MAC only)", "yes" if sensitive else "no",
+            ", ".join(devices)))
     return "\n".join(lines) + "\n"
 
 

@@ -28,10 +28,10 @@ def meter(storage=None, allowance=100_000, reserve=61_000):
     return gsme.GasMeter(storage, valve, lambda: NOW, energy), valve, storage
 
 
-def endpoint_for(gas):
+def endpoint_for(gas, device_type=None):
     anchors = make_anchors()
     p = pipeline.DevicePipeline(DEVICE, DEVICE_KA, anchors, FakeCounters(), validator=gas.validate,
-                                budget=gas.ledger.allow)
+                                budget=gas.ledger.allow, device_type=device_type)
     return GbcsEndpoint(p, Responder(DEVICE, DEVICE_DS, DEVICE_KA, anchors), gas.execute)
 
 
@@ -90,3 +90,15 @@ def test_an_authentic_close_the_day_cannot_pay_for_is_answered_failed():
     decision, response = endpoint_for(gas).handle(command(S, CLOSE, 7, payload=b"", sign=True))
     assert decision.accepted and response is not None and valve.positions == [True] and gas.valve_open
     assert storage.names() == []
+
+
+def test_a_code_for_another_device_type_costs_no_verify():
+    gas, _, _ = meter()
+    endpoint = endpoint_for(gas, device_type="gsme")
+    for code in (authorisation.TARIFF, authorisation.SUPPLY_DISCONNECT):  # an electricity meter's, signed
+        assert endpoint.handle(command(S, code, 20 + code, payload=b"", sign=True))[0].reason == \
+            pipeline.REJECT_UNSUPPORTED
+    assert gas.ledger.by_operation == {ledger.MAC_CHECK: [2, 2000]}  # the MAC checks, and nothing after
+    assert endpoint.handle(command(S, CLOSE, 99, payload=b"", sign=True))[0].accepted
+    assert authorisation.runs("gsme", CLOSE) and not authorisation.runs("gsme", authorisation.TARIFF)
+    assert authorisation.runs("chf", authorisation.CREDENTIALS_ANY_BY_RECOVERY) and not authorisation.runs("chf", CLOSE)

@@ -225,8 +225,8 @@ def test_authorisation_table():
     assert authorisation.allowed(roles.RECOVERY, 0x0108)
     rows = authorisation.rows()
     assert [row[0] for row in rows] == sorted(row[0] for row in rows)
-    for code, name, names, signed, sensitive in rows:
+    for code, name, names, signed, sensitive, devices in rows:
         assert authorisation.rule(code)[authorisation.SIGNED] == signed
-        assert names
+        assert names and devices and all(device in ("esme", "gsme", "chf") for device in devices)
     assert authorisation.rule(0x7777) is None
     assert len(pipeline.REASON_NAMES) == pipeline.REASON_COUNT
