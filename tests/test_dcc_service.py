@@ -95,6 +95,7 @@ def test_the_dcc_refuses_each_bad_request_for_its_own_reason(world, dcc):
         (command_request(NO, mine, TARIFF, b"t"), "network operator may not send 0x0019"),
         (command_request(A, mine, TARIFF, b"t", sign=False), "without the user's valid signature"),
         (command_request(A, theirs, DISCONNECT, b""), "owned by another supplier"),
+        (command_request(A, mine, authorisation.VALVE_CLOSE, b""), "an esme does not run 0x0081"),  # gas only
         (command_request(A, bytes.fromhex("00db0000000000ff"), READ, b""), "not registered"),
         (user_request(A, requests.COMMAND, gbcs.parse(commands.build_command(
             A, service.register.device(mine), READ, b"", service.acb)).apdu[:5]), "malformed command"),

@@ -297,8 +297,7 @@ class Dcc:
         fields = {"code": code, "meter": bytes(command.recipient).hex()}
         if not authorisation.allowed(party.role, code):
             name = roles.NAMES[party.role]
-            article = "an" if name[0] in "aeiou" else "a"
-            return self._refuse(user_name, f"{article} {name} may not send 0x{code:04X}", **fields)
+            return self._refuse(user_name, f"{_article(name)} {name} may not send 0x{code:04X}", **fields)
         if authorisation.needs_signature(code):
             if not verify(party.keys.public_key(METER_DS), command.signed_part, command.signature):
                 return self._refuse(user_name, "critical command without the user's valid signature", **fields)
@@ -306,6 +305,9 @@ class Dcc:
         device = self._device(meter)
         if device is None:
             return self._refuse(user_name, "meter not registered", **fields)
+        if not authorisation.runs(device["role"], code):  # a battery meter is spared the frame altogether
+            return self._refuse(user_name, f"{_article(device['role'])} {device['role']} does not run 0x{code:04X}",
+                                **fields)
         if party.role == roles.SUPPLIER and self.owner(meter) != party.eui64:
             return self._refuse(user_name, "the meter is owned by another supplier", **fields)
         verdict = self.detector.check(user_name, code, self.clock())
@@ -397,6 +399,10 @@ def user_request(party, kind, body, counter=None):
     if counter is None:
         counter = commands.next_counter(party)
     return requests.make(party.eui64, counter, kind, body, lambda data: party.keys.sign(DCC_DS, data))
+
+
+def _article(name):
+    return "an" if name[0] in "aeiou" else "a"
 
 
 def command_request(party, meter, code, payload, counter=None, sign=None):
