@@ -27,9 +27,9 @@ def read_config():
 
 _METER_FOLDER = "meter"  # the ESME's registers, profile and tariff (meterfw.esme)
 _GAS_FOLDER = "gas"  # the GSME's register and valve (meterfw.gsme)
-_LITRES_A_KWH_X10000 = 926_000  # natural gas: about 10.8 kWh a cubic metre, so 92.6 litres a kWh
 _MEASURE_S = 10
 _meter = None  # the role's device (an ESME's meter, kept on flash between uses), once commissioned
+_measure = None  # what the metering loop calls: the device booking what its metrology measured
 _router = None  # the endpoint's CommandRouter, which start_device() gives the meter
 _endpoint_pipeline = None  # its DevicePipeline, which a battery meter gives its energy budget
 
@@ -81,7 +81,7 @@ def start_device(role):
     flash for each use (meterfw.lazy). Started after the commissioning code is unloaded: on a 108 KiB
     board both at once do not fit. A link error code when its records are damaged (the board then
     refuses commands), else None."""
-    global _meter
+    global _meter, _measure
     if role == "gsme":
         return start_gas_meter()
     if role != "esme":
@@ -98,6 +98,7 @@ def start_device(role):
 
     try:
         _meter = LazyDevice(load, lambda: meterfw.unload("esme"), hal.unix_time, hal.metrology().take_mwh)
+        _measure = _meter.measure
         if _router is not None:
             _router.device = _meter
     except (store.StoreError, OSError) as error:
@@ -109,7 +110,7 @@ def start_device(role):
 def start_gas_meter():
     # The battery gas meter: its ledger's costs from the board's power profile (board.json), its pipeline
     # asking that ledger before each MAC check and verify. Small, so it stays loaded.
-    global _meter
+    global _meter, _measure
     from meterfw import ledger, store
     from meterfw.gsme import GasMeter, default_budget
 
@@ -118,6 +119,8 @@ def start_gas_meter():
             costs = ledger.costs_from(json.load(f)["power"])
         energy = ledger.EnergyLedger(costs, *default_budget(costs), hal.unix_time)
         _meter = GasMeter(store.FileStorage(_GAS_FOLDER), hal.supply_switch("valve"), hal.unix_time, energy)
+        load = hal.metrology()
+        _measure = lambda: _meter.measure(load.take_litres())  # noqa: E731
     except (OSError, ValueError, KeyError, store.StoreError) as error:
         print("gas meter cannot start (its records, or board.json's power profile):", error)
         return link.ERR_STATE_DAMAGED
@@ -178,7 +181,7 @@ _pending_role = None
 # relays the host's frames (HAN_GBCS) and waits for the answer. Other frames heard are shown to the host;
 # a board that is not commissioned is not part of the system and takes and passes nothing.
 _han_id = None  # this board's last HAN message id (from a random start: ids must not repeat across boots)
-_han_wait = None  # (meter address, asyncio.Event, [answer]) while a hub waits for its meter
+_han_wait = None  # (meter address, asyncio.Event, [(reason, response)]) while a hub waits for its meter
 
 
 async def han_send(radio, peer, message):
@@ -217,7 +220,7 @@ async def han_relay(radio, peer, frame):
             await asyncio.wait_for(answered.wait(), _HAN_ANSWER_S)
         except asyncio.TimeoutError:
             return link.error(link.HAN_GBCS, link.ERR_NO_ANSWER)
-        return link.gbcs_result(*han.parse_result(box[0]))
+        return link.gbcs_result(*box[0])
     finally:
         _han_wait = None
 
@@ -239,28 +242,27 @@ async def serve_radio(core, radio, serial):
         sender, _, message = whole
         if message[0] == han.COMMAND and core.role in ("esme", "gsme"):
             decision, response = core.endpoint.handle(message[1:])
-            asyncio.create_task(han_send(radio, sender, han.result(decision.reason, response)))
+            # answered before the next frame is taken: a flood of commands queues in the radio's driver,
+            # not as ever more tasks in the heap
+            await han_send(radio, sender, han.result(decision.reason, response))
         elif message[0] == han.RESULT and _han_wait is not None and _han_wait[0] == sender:
-            _han_wait[2].append(message)
+            try:
+                answer = han.parse_result(message)
+            except han.HanError:
+                continue  # a malformed answer is no answer: the hub goes on waiting, then times out
+            _han_wait[2].append(answer)
             _han_wait[1].set()
 
 
 async def measure_energy():
-    # The meter's metrology loop: the ESME books what its load used since the last look (it looks too
-    # before each command). It runs on every board: one commissioned as an ESME becomes one at once.
-    load = None
-    gas_rest = 0
+    # The meter's metrology loop: the meter books what its load used since the last look (an ESME looks
+    # too before each command). It runs on every board: one commissioned as a meter becomes one at once.
     while True:
         await asyncio.sleep(_MEASURE_S)
-        if _meter is None:
+        if _measure is None:
             continue
         try:
-            if hasattr(_meter, "valve_open"):  # a gas meter: the household's energy, burnt as gas
-                load = load or hal.metrology()
-                litres, gas_rest = divmod(gas_rest + load.take_mwh() * _LITRES_A_KWH_X10000, 10_000_000_000)
-                _meter.measure(litres)
-                continue
-            _meter.measure()
+            _measure()
         except Exception as error:  # a flash write failing must not stop the meter answering
             print("metering:", error)
 

@@ -922,3 +922,17 @@ def test_a_board_without_a_home_uart_has_no_in_home_port(board):
     del description["home"]
     board.board_json(description)
     assert board.boot("esp32").home() is None and board.uarts == []
+
+
+def test_a_gas_meter_burns_the_households_energy_as_gas(board, monkeypatch):
+    monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
+    hal = board.boot("rp2")
+    monkeypatch.setattr(time, "time", lambda: 1_795_000_000 // 86400 * 86400 + 3 * 3600)  # 300 W
+    load = hal.metrology()
+    litres = 0
+    for _ in range(100):  # an hour: 0.3 kWh, 27.8 litres at 92.6 litres a kWh; the fraction is carried
+        board.now_ms += 36_000
+        litres += load.take_litres()
+    assert litres == 27
+    board.now_ms += 36_000 * 3  # 300 W for another 108 s: 0.009 kWh, enough with the carry for a litre more
+    assert load.take_litres() == 1

@@ -78,9 +78,8 @@ _DAY_SIZE = const(4 + INTERVALS * 4)
 _BALANCE_BIAS = 1 << 63
 _ANSWER_BIAS = 1 << 31
 _DEFAULT_TARIFF = b"\x01\x00\x00\x00\x61\xa8"  # one rate, 25 p/kWh, until a supplier sets one
+_RECORD_OVERHEAD = const(10)  # a meterfw.store record's header (6) and CRC (4) around its payload
 
-CODES = (authorisation.TARIFF, authorisation.READ_IMPORT_REGISTERS, authorisation.SUPPLY_CONNECT,
-         authorisation.SUPPLY_DISCONNECT, authorisation.RESET_BALANCE)
 
 
 def parse_tariff(payload):
@@ -143,7 +142,10 @@ class ElectricityMeter:
         for name in list(storage.names()):
             if name.endswith(store.NEW):
                 storage.remove(name)  # never committed: the old state stands
-        self._tariff = parse_tariff(self._read("meter.1", FORMAT_METER, _TARIFF, None) or _DEFAULT_TARIFF)
+        try:
+            self._tariff = parse_tariff(self._read("meter.1", FORMAT_METER, _TARIFF, None) or _DEFAULT_TARIFF)
+        except ValueError:
+            raise store.StoreCorrupt("meter.1: not a tariff")
         state = self._read("meter.0", FORMAT_METER, _STATE, _STATE_SIZE)
         if state is None:
             self.supply = True
@@ -170,14 +172,18 @@ class ElectricityMeter:
 
     # ------------------------------------------------------------------------------------- records
 
-    def _read(self, name, fmt, kind, size):
+    def _read(self, name, fmt, kind, size, remember=True):
+        # remember=False for day files: 400 of them, read for a long read, are not to be tracked in RAM
         data = self._storage.read(name)
         if data is None:
             return None
-        if size is None:  # the tariff: its length is its own
-            size = len(data) - 10
+        if size is None:  # the tariff: its length is its own, at least one block
+            size = len(data) - _RECORD_OVERHEAD
+            if size < 6:
+                raise store.StoreCorrupt(name + ": too short for a tariff")
         sequence, payload = store._decode(name, data, fmt, kind, size)
-        self._sequence[name] = sequence
+        if remember:
+            self._sequence[name] = sequence
         return payload
 
     def _write(self, name, fmt, kind, payload):
@@ -218,7 +224,7 @@ class ElectricityMeter:
             out[self._interval % INTERVALS] += (self._carry + self._open_mwh) // 1000
             return out
         name = "day.%d" % (day % DAYS_KEPT)
-        payload = self._read(name, FORMAT_DAY, 0, _DAY_SIZE) if day >= 0 else None
+        payload = self._read(name, FORMAT_DAY, 0, _DAY_SIZE, False) if day >= 0 else None
         if payload is None or int.from_bytes(payload[:4], "big") != day:
             return [NO_RECORD] * INTERVALS
         return [int.from_bytes(payload[4 + 4 * i:8 + 4 * i], "big") for i in range(INTERVALS)]
@@ -237,7 +243,7 @@ class ElectricityMeter:
         """Book mwh (measured since the previous call) to the open half-hour, then close every half-hour
         the clock has passed. With the load switch open no current flows: nothing is booked."""
         if mwh < 0 or mwh >= 1 << 30:
-            raise ValueError("energy measured cannot be negative")
+            raise ValueError("energy measured must be 0 to 2^30 mWh")
         if self.supply and mwh:
             rate = self._rate(self._interval)
             self._open_mwh += mwh
@@ -276,7 +282,7 @@ class ElectricityMeter:
         """The pipeline's validator for this device's codes: (reason, plan)."""
         code = message.message_code
         payload = message.payload
-        if code not in CODES:
+        if not authorisation.runs("esme", code):
             return pipeline.REJECT_UNSUPPORTED, None
         if code == authorisation.TARIFF:
             try:

@@ -42,7 +42,6 @@ from meterfw import authorisation, ledger, pipeline, store
 FORMAT_GAS = const(0xE7)
 _STATE_SIZE = const(9)
 _SAVE_EVERY_LITRES = const(100)  # flash writes cost energy too: the register is written every 100 l
-CODES = (authorisation.VALVE_CLOSE, authorisation.READ_GAS_REGISTER)
 MIRROR_SIZE = const(13)  # meter time (4) || register (8) || valve (1)
 
 
@@ -90,7 +89,7 @@ class GasMeter:
                 + (b"\x01" if self.valve_open else b"\x00"))
 
     def validate(self, message, role, rule):
-        if message.message_code not in CODES:
+        if not authorisation.runs("gsme", message.message_code):
             return pipeline.REJECT_UNSUPPORTED, None
         if message.payload:
             return pipeline.REJECT_BAD_PAYLOAD, None

@@ -7,6 +7,8 @@ an encrypted answer with its own key, which the DCC never holds.
     user = ServiceUser(smki_dir, dcc_dir, party_eui64, passphrase)
     device, content = user.send(url, message_code, payload)   # UserError with the reason otherwise
 """
+import contextlib
+
 from meterfw import authorisation, gbcs, pipeline
 from meterlab.client import BoardClient
 from meterlab.csp import Csp
@@ -54,6 +56,21 @@ def install_anchor(smki, passphrase, dcc_dir, url, party, role, timeout=30.0):
 
 def _dcc_credentials(smki, passphrase, dcc_dir, url, timeout, run):
     # A credential command the DCC originates itself, to the meter at url: its register record.
+    try:
+        with _dcc_for(smki, passphrase, dcc_dir, url, timeout) as (dcc, meter, device):
+            result = run(dcc, meter)
+    except commands.CommandError as error:
+        raise UserError(str(error)) from None
+    if result.status != ROUTED:
+        reason = f": {pipeline.REASON_NAMES[result.reason]}" if result.reason else ""
+        raise UserError(f"{result.detail}{reason}")
+    return device
+
+
+@contextlib.contextmanager
+def _dcc_for(smki, passphrase, dcc_dir, url, timeout):
+    """(the DCC, the meter's ID, its register record), with a CSP that reaches the meter at url; closed
+    after. UserError when the meter is not in the DCC's register."""
     meter = meter_at(url, timeout)
     csp = Csp({meter: url}, timeout=timeout)
     dcc = Dcc(dcc_dir, smki, passphrase, csp)
@@ -61,16 +78,10 @@ def _dcc_credentials(smki, passphrase, dcc_dir, url, timeout, run):
         device = dcc.register.device(meter)
         if device is None:
             raise UserError(f"meter {meter.hex()} at {url} is not in the DCC's register (commission it first)")
-        result = run(dcc, meter)
-    except commands.CommandError as error:
-        raise UserError(str(error)) from None
+        yield dcc, meter, device
     finally:
         csp.close()
         dcc.close()
-    if result.status != ROUTED:
-        reason = f": {pipeline.REASON_NAMES[result.reason]}" if result.reason else ""
-        raise UserError(f"{result.detail}{reason}")
-    return device
 
 
 class ServiceUser:
@@ -85,18 +96,9 @@ class ServiceUser:
 
     def send(self, url, code, payload, timeout=30.0):
         """(the meter's register record, the answer's content: decrypted when it was encrypted)."""
-        meter = meter_at(url, timeout)
-        csp = Csp({meter: url}, timeout=timeout)
-        dcc = Dcc(self.dcc_dir, self.smki, self.passphrase, csp)
-        try:
-            device = dcc.register.device(meter)
-            if device is None:
-                raise UserError(f"meter {meter.hex()} at {url} is not in the DCC's register (commission it first)")
+        with _dcc_for(self.smki, self.passphrase, self.dcc_dir, url, timeout) as (dcc, meter, device):
             request = command_request(self.party, meter, code, payload)
             result = dcc.submit(request)
-        finally:
-            csp.close()
-            dcc.close()
         if result.status != ROUTED:
             raise UserError(f"the DCC {result.status} the request: {result.detail}")
         if result.reason != pipeline.ACCEPT:
