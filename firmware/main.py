@@ -1,150 +1,80 @@
 # Boot entry of every meterlab board: reads the board's role from config.json, wires the core to the
 # HAL and runs the loop. The same file runs on ESP32, RP2040 and the virtual board; only `hal` differs.
 import asyncio
-import json
-import os
 
 import hal
 import meterfw
+from boardconfig import read_config, write_config
 from meterfw import __version__, framing, link
-from meterfw.device import ACTION_HAN_GBCS, ACTION_RADIO_SEND, DeviceCore, role_from_config
+from meterfw.device import (ACTION_HAN_COLLECT, ACTION_HAN_GBCS, ACTION_HAN_PAIR, ACTION_RADIO_SEND, DeviceCore,
+                             role_from_config)
+
 
 _BREAK = b"\x03"
+_RADIO_TX = "radio_tx_byte"  # meterfw.ledger's operation, named here so a mains board need not import it
 _RADIO_TIMEOUT_S = 2
 _HAN_ANSWER_S = 10  # how long a hub waits for its meter's answer over the HAN
-
-
-def read_config():
-    try:
-        with open("config.json") as f:
-            return json.load(f)
-    except OSError:
-        return {}
-    except ValueError:
-        print("config.json is not valid JSON; running unconfigured")
-        return {}
-
-
 _METER_FOLDER = "meter"  # the ESME's registers, profile and tariff (meterfw.esme)
-_GAS_FOLDER = "gas"  # the GSME's register and valve (meterfw.gsme)
 _MEASURE_S = 10
 _meter = None  # the role's device (an ESME's meter, kept on flash between uses), once commissioned
 _measure = None  # what the metering loop calls: the device booking what its metrology measured
-_router = None  # the endpoint's CommandRouter, which start_device() gives the meter
-_endpoint_pipeline = None  # its DevicePipeline, which a battery meter gives its energy budget
+_router = None  # the endpoint's CommandRouter, between load_security() and the device's start
+
+
+def _startup():
+    import startup
+
+    return startup
+
+
+def _drop_startup():
+    import sys
+
+    sys.modules.pop("startup", None)
 
 
 def load_security(role):
-    """(GbcsEndpoint or None, link error code or None, Commissioner or None). A board that is not
-    commissioned, or whose stored state is damaged, refuses GBCS frames saying why, rather than run on
-    half a state; a damaged one refuses commissioning too (a lab repairs its flash first)."""
-    from meterfw import commissioning, store
-
-    try:
-        storage = store.FileStorage(store.FOLDER)  # identity, anchors, counters: one record a file
-        commissioner = commissioning.Commissioner(storage, hal.random_bytes if hal.random_bytes(1) else None)
-        counters = store.CounterStore(storage, commissioner.anchors)
-    except (store.StoreError, OSError) as error:
-        print("security state damaged, refusing commands:", error)
-        return None, link.ERR_STATE_DAMAGED, None
-    if commissioner.state != commissioning.COMMISSIONED:
-        return None, link.ERR_NOT_COMMISSIONED, commissioner
-    from meterfw.endpoint import CommandRecorder, CommandRouter, GbcsEndpoint, RejectLog
-    from meterfw.ownership import CredentialUpdater
-    from meterfw.pipeline import DevicePipeline
-    from meterfw.response import Responder
-
-    from meterfw.consent import ConsentStore
-
-    anchors = commissioner.anchors
-    device_id, ds_private_key, ka_private_key, suite = commissioner.identities.identity
-    reject_log = RejectLog()
-    credentials = CredentialUpdater(anchors, counters)
-    try:
-        consents = ConsentStore(storage, hal.unix_time)  # the meter's clock decides when a consent expires
-    except store.StoreError as error:
-        print("consent records damaged, refusing commands:", error)
-        return None, link.ERR_STATE_DAMAGED, commissioner
-    global _router, _endpoint_pipeline
-    _router = CommandRouter(credentials, CommandRecorder(), _meter)  # start_device() adds the meter
-    pipeline = DevicePipeline(device_id, ka_private_key, anchors, counters, suite, log=reject_log,
-                              validator=_router.validate, consents=consents,
-                              device_type=role if role in ("esme", "gsme") else None)
-    _endpoint_pipeline = pipeline
-    responder = Responder(device_id, ds_private_key, ka_private_key, anchors, suite)
-
-    return GbcsEndpoint(pipeline, responder, _router.execute, reject_log), None, commissioner
+    global _router
+    endpoint, error, commissioner, _router = _startup().load_security(role)
+    return endpoint, error, commissioner
 
 
-def start_device(role):
-    """The role's device behind the pipeline: an ESME's meter (registers, tariff, relay), loaded from its
-    flash for each use (meterfw.lazy). Started after the commissioning code is unloaded: on a 108 KiB
-    board both at once do not fit. A link error code when its records are damaged (the board then
-    refuses commands), else None."""
-    global _meter, _measure
-    if role == "gsme":
-        return start_gas_meter()
-    if role != "esme":
-        return None
+def _open_esme():
+    # The ESME's meter, read from its flash for one use (meterfw.lazy); defined here, not in startup, so
+    # the startup code is not kept alive by a reference to it.
     from meterfw import store
-    from meterfw.lazy import LazyDevice
+    from meterfw.esme import ElectricityMeter
 
-    switch = hal.supply_switch()
+    return ElectricityMeter(store.FileStorage(_METER_FOLDER), hal.supply_switch(), hal.unix_time)
 
-    def load():
-        from meterfw.esme import ElectricityMeter
 
-        return ElectricityMeter(store.FileStorage(_METER_FOLDER), switch, hal.unix_time)
+def _close_esme():
+    meterfw.unload("esme")
 
-    try:
-        _meter = LazyDevice(load, lambda: meterfw.unload("esme"), hal.unix_time, hal.metrology().take_mwh)
+
+def start_device(role, endpoint):
+    """A link error code if the role's device cannot start (the board then refuses commands), else None."""
+    global _meter, _measure, _router
+    error, _meter, metrology = _startup().start_device(role, _router, endpoint, _open_esme, _close_esme)
+    _router = None
+    _drop_startup()
+    if role == "esme" and _meter is not None:
         _measure = _meter.measure
-        if _router is not None:
-            _router.device = _meter
-    except (store.StoreError, OSError) as error:
-        print("meter records damaged, refusing commands:", error)
-        return link.ERR_STATE_DAMAGED
-    return None
+    elif role == "gsme" and _meter is not None:
+        _measure = lambda: _meter.measure(metrology.take_litres())  # noqa: E731
+        if hal.radio() is not None:  # its schedule: asleep, and awake to poll its hub (gas_io)
+            import gas_io
 
-
-def start_gas_meter():
-    # The battery gas meter: its ledger's costs from the board's power profile (board.json), its pipeline
-    # asking that ledger before each MAC check and verify. Small, so it stays loaded.
-    global _meter, _measure
-    from meterfw import ledger, store
-    from meterfw.gsme import GasMeter, default_budget
-
-    try:
-        with open("board.json") as f:
-            costs = ledger.costs_from(json.load(f)["power"])
-        energy = ledger.EnergyLedger(costs, *default_budget(costs), hal.unix_time)
-        _meter = GasMeter(store.FileStorage(_GAS_FOLDER), hal.supply_switch("valve"), hal.unix_time, energy)
-        load = hal.metrology()
-        _measure = lambda: _meter.measure(load.take_litres())  # noqa: E731
-    except (OSError, ValueError, KeyError, store.StoreError) as error:
-        print("gas meter cannot start (its records, or board.json's power profile):", error)
-        return link.ERR_STATE_DAMAGED
-    if _router is not None:
-        _router.device = _meter
-        _endpoint_pipeline.budget = energy.allow
-    if _core is not None:
-        _core.ledger = energy
-    return None
+            asyncio.create_task(gas_io.schedule(hal.radio(), _meter, _measure, lambda: _core, han_send))
+    return error
 
 
 def commissioned_identity(commissioner):
-    # What a commissioned board says of itself, kept instead of the Commissioner (see DeviceCore.identity).
-    device_id, ds_public_key, ka_public_key = commissioner.public_keys()
-    return device_id, ds_public_key, ka_public_key, commissioner.random_bytes is not None
+    return _startup().commissioned_identity(commissioner)
 
 
 def write_role(role):
-    # config.json's role, replaced atomically (write new, rename) like every other state of the board.
-    config = read_config()
-    config["role"] = role
-    with open("config.json.new", "w") as f:
-        json.dump(config, f)
-    os.rename("config.json.new", "config.json")
+    write_config("role", role)
 
 
 def commissioned(role):
@@ -167,10 +97,11 @@ def start_pending_device(core):
     role = _pending_role
     _pending_role = None
     meterfw.unload()  # a collection, now that the commissioning request's frames are gone
-    error = start_device(role)
+    error = start_device(role, core.endpoint)
     if error is not None:
         core.endpoint = None
         core.security_error = error
+    core.ledger = getattr(_meter, "ledger", None)  # a gas meter's
 
 
 _core = None
@@ -184,8 +115,9 @@ _han_id = None  # this board's last HAN message id (from a random start: ids mus
 _han_wait = None  # (meter address, asyncio.Event, [(reason, response)]) while a hub waits for its meter
 
 
-async def han_send(radio, peer, message):
-    """True once every fragment of message was acknowledged by peer's link."""
+async def han_send(radio, peer, message, energy=None):
+    """True once every fragment of message was acknowledged by peer's link. A battery meter's energy
+    ledger (energy) pays for every byte sent, repeats included."""
     global _han_id
     from meterfw import han
 
@@ -195,6 +127,8 @@ async def han_send(radio, peer, message):
     _han_id = (_han_id + 1) & 0xFFFF
     for frame in han.fragments(_han_id, message):
         for _ in range(han.RETRIES):
+            if energy is not None:
+                energy.charge(_RADIO_TX, len(frame))
             try:
                 if await asyncio.wait_for(radio.send(peer, frame), _RADIO_TIMEOUT_S):
                     break
@@ -233,6 +167,11 @@ async def serve_radio(core, radio, serial):
         peer, data = await radio.recv()
         if core.endpoint is None:
             continue
+        if core.role == "gsme":
+            import gas_io
+
+            if not gas_io.hears(data):  # a sleeping gas meter's radio is off
+                continue
         if not han.is_han(data):
             serial.write(framing.encode(link.radio_received(peer, data)))
             continue
@@ -240,7 +179,9 @@ async def serve_radio(core, radio, serial):
         if whole is None:
             continue
         sender, _, message = whole
-        if message[0] == han.COMMAND and core.role in ("esme", "gsme"):
+        if core.role == "gsme":
+            gas_io.from_hub(sender, message)
+        elif message[0] == han.COMMAND and core.role == "esme":
             decision, response = core.endpoint.handle(message[1:])
             # answered before the next frame is taken: a flood of commands queues in the radio's driver,
             # not as ever more tasks in the heap
@@ -252,6 +193,10 @@ async def serve_radio(core, radio, serial):
                 continue  # a malformed answer is no answer: the hub goes on waiting, then times out
             _han_wait[2].append(answer)
             _han_wait[1].set()
+        elif core.role == "chf":  # a gas meter polling its hub (meterfw.han_poll)
+            import gas_io
+
+            await gas_io.answer_poll(radio, sender, message, han_send)
 
 
 async def measure_energy():
@@ -268,6 +213,12 @@ async def measure_energy():
 
 
 async def perform(action, radio):
+    if action[0] in (ACTION_HAN_COLLECT, ACTION_HAN_PAIR) or (action[0] == ACTION_HAN_GBCS and _core.role == "chf"):
+        import gas_io  # the hub's GPF and the gas meter's pairing: loaded on those boards only
+
+        answer = gas_io.perform(action)
+        if answer is not None:
+            return answer
     if action[0] == ACTION_HAN_GBCS:
         return await han_relay(radio, action[1], action[2])
     if action[0] == ACTION_RADIO_SEND:
@@ -319,9 +270,10 @@ async def main():
         identity = commissioned_identity(commissioner)
         commissioner = None
         meterfw.unload("commissioning", "device_commissioning")
-        security_error = start_device(role)
+        security_error = start_device(role, endpoint)
         if security_error is not None:
             endpoint = None
+    _drop_startup()
     core = DeviceCore(role, __version__, info["board"], info["family"],
                       radio is not None, endpoint, security_error, commissioner, hal.unique_id(), commissioned)
     core.identity = identity

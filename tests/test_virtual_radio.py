@@ -73,12 +73,13 @@ def test_unicast_from_hub_to_meter_is_acknowledged_and_heard(air):
     expect_nothing(boards["gsme"][1])
 
 
-def test_broadcast_reaches_every_other_board(air):
+def test_broadcast_reaches_every_other_board_that_listens(air):
     _, boards = air
     hub = boards["chf"]
     assert hub[1].radio_send(b"\xff" * 6, b"wake up") is True
-    for role in ("esme", "gsme"):
-        assert boards[role][1].radio_receive(timeout=5) == (address(hub[0]), b"wake up")
+    assert boards["esme"][1].radio_receive(timeout=5) == (address(hub[0]), b"wake up")
+    # a battery gas meter's radio is off while it sleeps between polls (gas_io): it hears nothing
+    expect_nothing(boards["gsme"][1])
 
 
 def test_frames_over_250_bytes_are_refused_by_the_board(air):
@@ -107,15 +108,15 @@ def test_total_loss_drops_every_frame(air):
 
 def test_duplication_delivers_twice_and_corruption_flips_bits(air):
     radio, boards = air
-    hub, gsme = boards["chf"], boards["gsme"]
+    hub, esme = boards["chf"], boards["esme"]
     configure(radio, duplicate=1.0)
-    assert hub[1].radio_send(address(gsme[0]), b"once") is True
-    assert [gsme[1].radio_receive(timeout=5)[1] for _ in range(2)] == [b"once", b"once"]
+    assert hub[1].radio_send(address(esme[0]), b"once") is True
+    assert [esme[1].radio_receive(timeout=5)[1] for _ in range(2)] == [b"once", b"once"]
 
     configure(radio, duplicate=0.0, corrupt=1.0)
     original = b"\x00" * 32
-    assert hub[1].radio_send(address(gsme[0]), original) is True
-    _, heard = gsme[1].radio_receive(timeout=5)
+    assert hub[1].radio_send(address(esme[0]), original) is True
+    _, heard = esme[1].radio_receive(timeout=5)
     assert len(heard) == len(original) and heard != original
 
 

@@ -18,6 +18,9 @@
 //                  [--radio HOST:PORT --mac aa:bb:cc:dd:ee:ff] [--uid 16-HEX-DIGITS]
 //                  [--no-rng yes]   (a board without a usable random source: its keys are injected)
 //                  [--load-watts W]   (the ESME's simulated load: W watts steady, not a household's day)
+//                  [--clock REAL:START:SCALE]   (the board's clock read START at Unix time REAL and runs
+//                  SCALE times as fast, and a gas meter's sleeps are that much shorter: a simulated day
+//                  in minutes; boards given the same value agree on the time)
 //                  [--home-listen HOST:PORT]   (the meter's in-home port: the consumer's side, where
 //                  consents are granted; a second loopback TCP port, framed like the serial port, no REPL)
 //   node board.mjs --state DIR --heap BYTES --test MODULE     (run firmware tests, then exit; see runTests)
@@ -54,6 +57,13 @@ function parseArgs(argv) {
   if (!(args.heap >= 16 * 1024)) fail("--heap must be at least 16384 bytes");
   if (args.uid !== undefined && !/^[0-9a-fA-F]{16}$/.test(args.uid)) fail("--uid must be 16 hex digits");
   if (args["load-watts"] !== undefined && !(parseInt(args["load-watts"], 10) >= 0)) fail("--load-watts must be a number of watts");
+  if (args.clock !== undefined) {
+    const [real, start, scale] = args.clock.split(":").map(Number);
+    if (!(real >= 0 && start >= 0 && scale >= 1 && scale <= 100000)) {
+      fail("--clock must be REAL:START:SCALE (Unix seconds, Unix seconds, 1 to 100000)");
+    }
+    args.clockPair = [real, start, scale];
+  }
   if (args["power-cut-after-writes"] !== undefined) {
     args.powerCut = parseInt(args["power-cut-after-writes"], 10);
     if (!(args.powerCut >= 1)) fail("--power-cut-after-writes must be a whole number from 1");
@@ -587,6 +597,7 @@ class Board {
         mac: board.radio ? board.args.mac : null, uid: board.args.uid || null, virtual: true,
         rng: board.args["no-rng"] !== "yes", home: Boolean(board.home),
         load_watts: board.args["load-watts"] !== undefined ? parseInt(board.args["load-watts"], 10) : null,
+        clock: board.args.clockPair || null,
       }),
       // The board's hardware RNG.
       random_hex: (n) => crypto.randomBytes(n).toString("hex"),

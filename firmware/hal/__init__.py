@@ -10,6 +10,8 @@
 #                                 read(), write(data); a UART of its own on a real board (its
 #                                 description's "home"), a second socket on the virtual board
 #   unix_time()                   the board's clock in whole Unix seconds, whatever its port's epoch
+#   sleep_s(seconds)              async: a gas meter's sleep between wakes, in the board's seconds (a
+#                                 virtual board's clock may run faster than the host's: --clock)
 #   supply_switch(name)           switch(on) driving an output: "supply_relay", the ESME's load relay,
 #                                 or "valve", the GSME's (pins.NAME, else the relay's: an LED on a dev
 #                                 board; a level in STATE/gpio.json on the virtual board)

@@ -4,7 +4,7 @@ import asyncio
 from micropython import const
 
 from hal.realboard import (break_to_repl, describe, free_heap, home_for, load_description,  # noqa: F401
-                           metrology, random_bytes, serial, switch_for, ticks_ms, unix_time)
+                           metrology, random_bytes, serial, sleep_s, switch_for, ticks_ms, unix_time)
 
 _MAX_PEERS = const(16)  # ESP-NOW allows 20 peers (fewer when encrypted); keep headroom
 _BROADCAST = b"\xff" * 6

@@ -81,6 +81,15 @@ def unix_time():
     return int(time.time()) + _EPOCH_OFFSET
 
 
+async def sleep_s(seconds):
+    # A gas meter's sleep between wakes. A production meter deep-sleeps here (machine.deepsleep, radio
+    # off, a few microamps); a dev board in a lab keeps its USB serial up, so it waits with its radio
+    # unheard (main.py drops frames while a gas meter sleeps) and the ledger books the sleep it models.
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
 def switch_for(description, name="supply_relay"):
     """supply_switch(name) of a board: that pin of its description as an output (a gas meter's "valve"
     falls back to the supply relay's LED on a dev board), or a switch that drives nothing."""

@@ -8,7 +8,7 @@ import machine
 from micropython import const
 
 from hal.realboard import (break_to_repl, describe, free_heap, home_for, load_description,  # noqa: F401
-                           metrology, random_bytes, serial, switch_for, ticks_ms, unix_time)
+                           metrology, random_bytes, serial, sleep_s, switch_for, ticks_ms, unix_time)
 from meterfw import framing
 
 _ADDRESS_BYTES = const(6)

@@ -24,6 +24,9 @@ Message codes are GBCS's, checked against the DCC's RTDS 4.5.0 (originator role 
     0x004F ECS42   Remotely Close the Load Switch (supply connect)       supplier, signed
     0x0050 ECS43   Remotely Open the Load Switch (supply disconnect)     supplier, signed
     0x0081 GCS32   Remotely Close the Valve (gas supply off)             supplier, signed
+    0x00A0 GCS61   Read Gas Daily Consumption Log                        supplier; MAC only; response
+                   sensitive. Addressed to the GPF (the comms hub's identity: meterfw.gpf), answered from
+                   its mirror of the gas meter's data with the mirror's age
     0x00B3 ECS04b  Reset Meter Balance                                   supplier, signed
     0x0102 CS02b   Update Security Credentials (supplierBySupplier)      supplier, signed
     0x0103 CS02b   Update Security Credentials (networkOperatorByNetworkOperator)   network operator, signed
@@ -64,6 +67,7 @@ SUPPLY_CONNECT = const(0x004F)
 SUPPLY_DISCONNECT = const(0x0050)
 READ_GAS_REGISTER = const(0x0074)
 VALVE_CLOSE = const(0x0081)
+READ_GPF = const(0x00A0)
 RESET_BALANCE = const(0x00B3)
 CREDENTIALS_SUPPLIER_BY_SUPPLIER = const(0x0102)
 CREDENTIALS_NO_BY_NO = const(0x0103)
@@ -75,6 +79,7 @@ CREDENTIALS_ANY_BY_RECOVERY = const(0x0108)
 _S = (roles.SUPPLIER,)
 _E = ("esme",)
 _G = ("gsme",)
+_H = ("chf",)  # the comms hub: its GPF answers for the sleeping gas meter
 _ALL = ("esme", "gsme", "chf")  # credential commands: every device holds anchors
 
 # THE table. Keep it the only place that says who may do what.
@@ -86,6 +91,7 @@ _TABLE = {
     SUPPLY_CONNECT: (_S, True, False, "ECS42 supply connect (close load switch)", _E),
     SUPPLY_DISCONNECT: (_S, True, False, "ECS43 supply disconnect (open load switch)", _E),
     VALVE_CLOSE: (_S, True, False, "GCS32 close gas valve", _G),
+    READ_GPF: (_S, False, True, "GCS61 read gas consumption from the GPF's mirror", _H),
     RESET_BALANCE: (_S, True, False, "ECS04b reset meter balance", _E),
     CREDENTIALS_SUPPLIER_BY_SUPPLIER: (_S, True, False, "CS02b credentials supplierBySupplier", _ALL),
     CREDENTIALS_NO_BY_NO: ((roles.NETWORK_OPERATOR,), True, False, "CS02b credentials networkOperatorByNetworkOperator",

@@ -11,6 +11,8 @@ UNCONFIGURED = "unconfigured"
 
 ACTION_RADIO_SEND = "radio_send"
 ACTION_HAN_GBCS = "han_gbcs"  # (action, meter address, GBCS frame): a hub relays it and awaits the answer
+ACTION_HAN_COLLECT = "han_collect"  # (action, gas meter address, ticket): its answer from the hub's GPF
+ACTION_HAN_PAIR = "han_pair"  # (action, address): a gas meter's hub, or a hub's gas meter
 
 
 def role_from_config(config):
@@ -109,6 +111,24 @@ class DeviceCore:
             # relayed as it came: the hub adds and strips nothing (its own pipeline is not for its meters)
             return None, (ACTION_HAN_GBCS, bytes(payload[1:1 + link.ADDRESS_BYTES]),
                           bytes(payload[1 + link.ADDRESS_BYTES:]))
+        if kind == link.HAN_COLLECT:
+            if self.role != "chf":
+                return self._refuse(kind, link.ERR_NOT_A_HUB)
+            if self.endpoint is None:
+                return self._refuse(kind, self.security_error)
+            if len(payload) != 5 + link.ADDRESS_BYTES:
+                return self._refuse(kind, link.ERR_MALFORMED)
+            return None, (ACTION_HAN_COLLECT, bytes(payload[1:7]), int.from_bytes(payload[7:11], "big"))
+        if kind == link.HAN_PAIR:
+            if self.role not in ("gsme", "chf"):
+                return self._refuse(kind, link.ERR_NOT_GAS)
+            if not self.has_radio:
+                return self._refuse(kind, link.ERR_NO_RADIO)
+            if self.endpoint is None:
+                return self._refuse(kind, self.security_error)
+            if len(payload) != 1 + link.ADDRESS_BYTES:
+                return self._refuse(kind, link.ERR_MALFORMED)
+            return None, (ACTION_HAN_PAIR, bytes(payload[1:]))
         return self._refuse(kind, link.ERR_UNKNOWN_KIND)
 
     def _refuse(self, kind, reason):

@@ -18,8 +18,10 @@ frames cross a small-frame link, which the hub does without adding or stripping 
 
 Messages (first byte):
 
-    COMMAND  0x30 || a GBCS frame, hub to meter
+    COMMAND  0x30 || a GBCS frame, hub to an awake meter (an ESME)
     RESULT   0xB0 || pipeline reason (1) || the response frame (empty if none), meter to hub
+
+A battery gas meter sleeps and polls its hub instead (meterfw.han_poll's messages, carried the same way).
 """
 
 try:
@@ -120,3 +122,4 @@ def parse_result(message):
     if len(message) < 2 or message[0] != RESULT:
         raise HanError("not a RESULT message")
     return message[1], (bytes(message[2:]) or None)
+

@@ -36,7 +36,13 @@ RADIO_RECEIVED = const(0x40)  # board -> host, unsolicited: peer address (6) || 
 GBCS = const(0x30)  # body: one GBCS frame for this device's security pipeline
 GBCS_RESULT = const(0xB0)  # body: pipeline reason (1, 0 = accepted) || response frame (empty if none)
 HAN_GBCS = const(0x31)  # to a hub: meter address (6) || GBCS frame, relayed over the HAN (meterfw.han);
-#                          answered by the meter's GBCS_RESULT
+#                          answered by the meter's GBCS_RESULT; to the hub's sleeping gas meter, kept by
+#                          its GPF (meterfw.gpf) and answered by HAN_QUEUED
+HAN_QUEUED = const(0xB1)  # body: ticket (4): the frame waits for the gas meter's next poll
+HAN_COLLECT = const(0x32)  # to a hub: gas meter address (6) || ticket (4); answered by the meter's
+#                            GBCS_RESULT once it has polled, else an error (ERR_PENDING, ERR_NO_SUCH_TICKET)
+HAN_PAIR = const(0x0A)  # body: address (6): a gas meter's hub, or a hub's gas meter (config.json's han_peer)
+HAN_PAIRED = const(0x8A)  # body: empty
 LEDGER = const(0x09)  # body: empty; a battery meter's energy ledger for today
 LEDGER_REPLY = const(0x89)  # body: day (4) || allowance, reserve, spent, spent critical (4 each, uJ)
 #                             || refused, refused critical (4 each) || n (1) || n x (count (4) || uJ (4)),
@@ -53,6 +59,10 @@ ERR_NOT_A_HUB = const(7)
 ERR_HAN_LOST = const(8)
 ERR_NO_ANSWER = const(9)
 ERR_NO_LEDGER = const(10)
+ERR_PENDING = const(11)  # HAN_COLLECT: the gas meter has not polled since; ask again after its next wake
+ERR_NO_SUCH_TICKET = const(12)  # HAN_COLLECT: never queued here, or its answer has been pushed out
+ERR_QUEUE_FULL = const(13)  # HAN_GBCS: meterfw.gpf.QUEUE_MAX frames already wait for the gas meter
+ERR_NOT_GAS = const(14)  # HAN_PAIR: only a gas meter and its hub pair
 
 
 STEP_ROOT = const(1)  # root public key (64)
@@ -108,6 +118,10 @@ def radio_received(peer, data):
 
 def gbcs_result(reason, response):
     return bytes((GBCS_RESULT, reason)) + (response or b"")
+
+
+def han_queued(ticket):
+    return bytes((HAN_QUEUED,)) + _u32(ticket)
 
 
 def status(accepted, rejected):

@@ -15,6 +15,10 @@ REASONS = {
     ERR_HAN_LOST: "the meter did not acknowledge the frame over the HAN (out of range, or not listening)",
     ERR_NO_ANSWER: "the meter gave no answer over the HAN in time",
     ERR_NO_LEDGER: "this board keeps no energy ledger (only a battery meter does)",
+    ERR_PENDING: "the gas meter has not polled since the frame was queued; ask again after its next wake",
+    ERR_NO_SUCH_TICKET: "no such ticket at this hub's GPF (never queued here, or its answer was pushed out)",
+    ERR_QUEUE_FULL: "the hub's GPF already holds as many frames as it keeps for its gas meter's next poll",
+    ERR_NOT_GAS: "only a gas meter and its comms hub pair over the HAN",
 }
 
 
@@ -96,6 +100,35 @@ def han_gbcs(peer, frame):
     if len(peer) != ADDRESS_BYTES:
         raise ValueError("a meter's address is 6 bytes")
     return bytes((HAN_GBCS,)) + bytes(peer) + gbcs(frame)[1:]
+
+
+class Queued:
+    """A hub's HAN_QUEUED: the frame waits at its GPF for the gas meter's next poll, under ticket."""
+
+    def __init__(self, ticket):
+        self.ticket = ticket
+
+    def __repr__(self):
+        return "Queued(%d)" % self.ticket
+
+
+def parse_han_answer(payload):
+    """A hub's answer to HAN_GBCS: (reason, response or None), or Queued."""
+    if len(payload) == 5 and payload[0] == HAN_QUEUED:
+        return Queued(_read_u32(payload, 1))
+    return parse_gbcs_result(payload)
+
+
+def han_collect(peer, ticket):
+    if len(peer) != ADDRESS_BYTES:
+        raise ValueError("a meter's address is 6 bytes")
+    return bytes((HAN_COLLECT,)) + bytes(peer) + _u32(ticket)
+
+
+def han_pair(address):
+    if len(address) != ADDRESS_BYTES:
+        raise ValueError("a radio address is 6 bytes")
+    return bytes((HAN_PAIR,)) + bytes(address)
 
 
 def parse_gbcs_result(payload):

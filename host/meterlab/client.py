@@ -38,7 +38,8 @@ class BoardClient:
                 return False
             if frame[0] == link.ERROR:
                 return len(frame) == 3 and frame[1] == kind
-            return frame[0] == answer_kind and (accept is None or accept(frame))
+            kinds = answer_kind if isinstance(answer_kind, tuple) else (answer_kind,)
+            return frame[0] in kinds and (accept is None or accept(frame))
 
         answer = self.connection.request(payload, timeout=timeout, accept=is_answer)
         if answer[0] == link.ERROR:
@@ -86,11 +87,31 @@ class BoardClient:
         """Through a comms hub: relay frame to the meter at radio address peer over the HAN; the meter's
         (reason, response frame or None). BoardRefused when the hub cannot (not a hub, no radio, the meter
         did not acknowledge or answer)."""
-        answer = self._request(link.han_gbcs(peer, frame), link.GBCS_RESULT, timeout)
+        answer = self._request(link.han_gbcs(peer, frame), (link.GBCS_RESULT, link.HAN_QUEUED), timeout)
+        try:
+            return link.parse_han_answer(answer)
+        except link.LinkError as error:
+            raise UnexpectedAnswer(f"{self.connection.url}: bad GBCS_RESULT: {error}") from None
+
+    def han_collect(self, peer, ticket, timeout=None):
+        """A gas meter's answer to the frame its hub queued under ticket: (reason, response frame or None),
+        or None while it is still queued (the meter has not polled since). BoardRefused for a ticket the
+        hub does not know."""
+        request = link.han_collect(peer, ticket)
+        answer = self.connection.request(request, timeout=timeout, accept=lambda frame: bool(frame) and (
+            frame[0] == link.GBCS_RESULT or (frame[0] == link.ERROR and len(frame) == 3 and frame[1] == request[0])))
+        if answer[0] == link.ERROR:
+            if answer[2] == link.ERR_PENDING:
+                return None
+            raise BoardRefused(f"{self.connection.url}: {link.describe_error(answer)}")
         try:
             return link.parse_gbcs_result(answer)
         except link.LinkError as error:
             raise UnexpectedAnswer(f"{self.connection.url}: bad GBCS_RESULT: {error}") from None
+
+    def han_pair(self, address, timeout=None):
+        """Pair a gas meter with its hub (or a hub with its gas meter) by radio address."""
+        self._request(link.han_pair(address), link.HAN_PAIRED, timeout)
 
     def ledger(self, timeout=None):
         """A battery meter's energy ledger for today (meterfw.link_host.LedgerReport)."""

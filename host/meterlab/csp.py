@@ -11,6 +11,10 @@ Its own limits: at most `max_online` links open at once (a hub's link serves all
 recently used is dropped to open another), at most `max_per_second` frames to any one meter and at most `max_total_per_second`
 frames in all (its network's capacity; None: no limit) in a sliding second; over either the frame is
 refused here (CspRefused), before it reaches the air.
+
+A battery gas meter behind a hub sleeps: the hub's GPF keeps the frame for its next poll and the CSP
+returns the hub's ticket (meterfw.link_host.Queued); collect(device, ticket) fetches the meter's answer
+later, without reaching the meter (so it counts against no meter's limit).
 """
 import collections
 import time
@@ -72,8 +76,26 @@ class Csp:
         except BoardRefused as error:  # the hub could not reach the meter: the frame did not arrive
             raise CspRefused(f"the hub could not deliver: {error}") from None
 
+    def collect(self, device, ticket):
+        """The meter's (reason, response or None) to the frame its hub queued under ticket, or None while
+        the meter has not polled since."""
+        url, address = self._route(device["eui64"])
+        if address is None:
+            raise CspRefused(f"meter {device['eui64'].hex()} is reached on its own port: nothing is queued for it")
+        for attempt in (1, 2):
+            try:
+                return self._client(url).han_collect(address, ticket, timeout=self.timeout)
+            except BoardRefused as error:
+                raise CspRefused(f"the hub: {error}") from None
+            except BoardLost:
+                if attempt == 2:
+                    raise
+                connection, _ = self._online.pop(url)
+                connection.close()
+
     def __call__(self, device, frame):
-        """(the meter's pipeline reason, its response or None) for frame to the registered device."""
+        """(the meter's pipeline reason, its response or None) for frame to the registered device, or
+        Queued when its hub keeps the frame for a sleeping gas meter."""
         meter = device["eui64"]
         now = self.clock()
         sent = self._sent[meter]

@@ -17,7 +17,7 @@ from meterlab.dcc.register import DeviceRegister
 from meterlab.parties import commands
 from meterlab.smki.authority import Smki
 from meterlab.smki.parties import Party, create_dcc_parties
-from meterlab.transport import BoardConnection
+from meterlab.transport import BoardConnection, BoardTimeout
 
 DEMO_PASSPHRASE = "demo operator passphrase"
 SUPPLIER_A = bytes.fromhex("90b3d51f30010000")
@@ -98,7 +98,15 @@ def run_demo(workdir=None):
                             if hub_client.radio_send(peer, message):
                                 break
                             print(f"  frame to {meter.role} lost, retry {attempt}")
-                        source, data = BoardClient(meter_link).radio_receive(timeout=5)
+                        try:
+                            wait = 5 if meter.role != "gsme" else 2
+                            source, data = BoardClient(meter_link).radio_receive(timeout=wait)
+                        except BoardTimeout:
+                            if meter.role != "gsme":
+                                raise
+                            # a battery gas meter's radio is off between its scheduled polls of the hub
+                            print(f"{meter.role} heard nothing: asleep, its radio off until it polls the hub")
+                            continue
                     print(f"{meter.role} heard {data.decode()!r} from {source.hex(':')}")
         finally:
             for board in boards:

@@ -5,6 +5,7 @@ from meterfw import authorisation, esme, esme_host, gbcs, pipeline, roles, store
 from meterfw.lazy import LazyDevice
 from mpcheck import raised
 from pipeline_fakes import DEVICE, PARTY_IDS
+from power_cut import CuttingStorage, PowerCut
 
 TARIFF, READ = authorisation.TARIFF, authorisation.READ_IMPORT_REGISTERS
 CONNECT, DISCONNECT = authorisation.SUPPLY_CONNECT, authorisation.SUPPLY_DISCONNECT
@@ -29,38 +30,6 @@ class Relay:
 
     def __call__(self, closed):
         self.positions.append(closed)
-
-
-class PowerCut(Exception):
-    pass
-
-
-class CuttingStorage(store.MemoryStorage):
-    """Memory storage that loses power just before its Nth change (write, rename or remove)."""
-
-    def __init__(self, files=None, cut_before=None):
-        store.MemoryStorage.__init__(self)
-        if files:
-            self.files.update(files)
-        self.changes = 0
-        self.cut_before = cut_before
-
-    def _change(self):
-        self.changes += 1
-        if self.changes == self.cut_before:
-            raise PowerCut()
-
-    def write(self, name, data):
-        self._change()
-        store.MemoryStorage.write(self, name, data)
-
-    def rename(self, src, dst):
-        self._change()
-        store.MemoryStorage.rename(self, src, dst)
-
-    def remove(self, name):
-        self._change()
-        store.MemoryStorage.remove(self, name)
 
 
 def meter(storage=None, clock=None):

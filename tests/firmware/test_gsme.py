@@ -102,3 +102,67 @@ def test_a_code_for_another_device_type_costs_no_verify():
     assert endpoint.handle(command(S, CLOSE, 99, payload=b"", sign=True))[0].accepted
     assert authorisation.runs("gsme", CLOSE) and not authorisation.runs("gsme", authorisation.TARIFF)
     assert authorisation.runs("chf", authorisation.CREDENTIALS_ANY_BY_RECOVERY) and not authorisation.runs("chf", CLOSE)
+
+
+def test_the_schedule_wakes_on_the_interval_boundaries():
+    assert gsme.next_wake(0) == 1800
+    assert gsme.next_wake(1799) == 1800
+    assert gsme.next_wake(1800) == 3600  # woken on the boundary: the next one, not the same one
+    assert gsme.next_wake(NOW + 5, 600) == (NOW + 5) // 600 * 600 + 600
+
+
+class Hub:
+    """The hub's side of a wake, by hand: frames queued under tickets, the answers the meter sends."""
+
+    def __init__(self, frames):
+        self.waiting = list(frames)  # [(ticket, frame)]
+        self.answers = []
+
+    def answer_to(self, message):
+        from meterfw import han_poll
+
+        polled = han_poll.parse_poll(message)
+        if isinstance(polled, tuple):
+            self.answers.append(polled)
+            self.waiting = [w for w in self.waiting if w[0] != polled[0]]
+        return han_poll.queued(*self.waiting[0]) if self.waiting else han_poll.idle()
+
+
+def test_a_wake_runs_what_the_hub_queued_each_once_then_sleeps():
+    from meterfw import han_poll
+
+    gas, valve, storage = meter()
+    gas.measure(20)
+    endpoint = endpoint_for(gas)
+    hub = Hub([(7, command(S, READ, 20, payload=b"")), (8, command(S, CLOSE, 21, payload=b"", sign=True))])
+    cycle = gsme.PollCycle(gas, endpoint.handle)
+    message = cycle.start()
+    assert gsme.parse_mirror(han_poll.parse_poll(message)) == (NOW, 20, True)
+    while message is not None:
+        message = cycle.answer(hub.answer_to(message))
+    assert [(a[0], a[1]) for a in hub.answers] == [(7, pipeline.ACCEPT), (8, pipeline.ACCEPT)]
+    assert hub.answers[0][3] is not None  # the read's MAC'd, encrypted answer
+    assert gsme.parse_mirror(hub.answers[1][2])[2] is False  # the DONE's mirror shows the valve shut
+    assert valve.positions == [True, False] and cycle.ran == 2
+    # its DONE was lost, so the hub hands ticket 8 again: the kept answer, not a second run or a replay
+    again = gsme.PollCycle(gas, endpoint.handle)
+    done = han_poll.parse_poll(again.answer(han_poll.queued(8, command(S, CLOSE, 21, payload=b"", sign=True))))
+    assert done[:2] == (8, pipeline.ACCEPT) and valve.positions == [True, False]
+    assert endpoint.pipeline.accepted == 2
+    # the same ticket with another frame (a hub that lost its flash) is run, and refused as the replay it is
+    other = han_poll.parse_poll(again.answer(han_poll.queued(8, command(S, CLOSE, 20, payload=b"", sign=True))))
+    assert other[:2] == (8, pipeline.REJECT_REPLAY)
+
+
+def test_a_wake_takes_at_most_its_limit_and_ignores_what_is_not_the_hubs_answer():
+    from meterfw import han_poll
+
+    gas, _, _ = meter()
+    endpoint = endpoint_for(gas)
+    cycle = gsme.PollCycle(gas, endpoint.handle, limit=1)
+    cycle.start()
+    assert cycle.answer(han_poll.queued(1, command(S, READ, 30, payload=b""))) is not None
+    assert cycle.answer(han_poll.queued(2, command(S, READ, 31, payload=b""))) is None  # waits for the next wake
+    assert gsme.PollCycle(gas, endpoint.handle).answer(b"\x30junk") is None
+    assert gsme.PollCycle(gas, endpoint.handle).answer(han_poll.idle()) is None
+    assert endpoint.pipeline.accepted == 1

@@ -181,7 +181,7 @@ class VirtualBoard:
 
     def __init__(self, state_dir, *, role=None, board="esp32", listen="127.0.0.1:0", radio=None,
                  mac=None, deploy=True, log=None, power_cut_after_writes=None, rng=True, home=False,
-                 load_watts=None):
+                 load_watts=None, clock=None):
         self.state_dir = Path(state_dir)
         self.role = role
         self.board = load_board(board)
@@ -198,6 +198,11 @@ class VirtualBoard:
         if load_watts is not None and not 0 <= load_watts <= 1_000_000:
             raise VirtualBoardError(f"a load of {load_watts} W: give 0 to 1,000,000 watts")
         self.load_watts = load_watts  # an ESME's simulated load: steady watts, or None for a household's day
+        if clock is not None and not (len(clock) == 3 and clock[0] >= 0 and clock[1] >= 0
+                                      and 1 <= clock[2] <= 100_000):
+            raise VirtualBoardError(f"clock {clock}: give (real, start, scale), a scale from 1 to 100,000")
+        # (real, start, scale): the board's clock read start at Unix time real and runs scale times as fast
+        self.clock = clock
         self.process = None
         self.url = None
         self.mac = None
@@ -226,6 +231,8 @@ class VirtualBoard:
             command += ["--home-listen", "127.0.0.1:0"]
         if self.load_watts is not None:
             command += ["--load-watts", str(int(self.load_watts))]
+        if self.clock is not None:
+            command += ["--clock", "%.3f:%d:%g" % (self.clock[0], self.clock[1], self.clock[2])]
         if self.power_cut_after_writes is not None:
             command += ["--power-cut-after-writes", str(self.power_cut_after_writes)]
         self.process = subprocess.Popen(

@@ -25,6 +25,7 @@ from cryptography import x509 as pyca_x509
 from cryptography.exceptions import InvalidSignature
 
 from meterfw import authorisation, gbcs, ownership, roles
+from meterfw.link_host import Queued
 from meterlab import hostcrypto
 from meterlab.dcc import requests
 from meterlab.dcc.anomaly import AnomalyDetector
@@ -36,6 +37,7 @@ from meterlab.smki.keystore import verify
 from meterlab.smki.parties import DCC_DS, METER_DS, METER_KA, all_parties, dcc_parties
 
 ROUTED, QUARANTINED, REFUSED, RELEASED, DELETED = "routed", "quarantined", "refused", "released", "deleted"
+QUEUED = "queued"  # at a comms hub's GPF, for its sleeping gas meter's next poll: Dcc.collect() later
 
 STATE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_counters (user TEXT PRIMARY KEY, counter INTEGER NOT NULL);
@@ -44,6 +46,9 @@ CREATE TABLE IF NOT EXISTS quarantine (id INTEGER PRIMARY KEY, user TEXT NOT NUL
                                        meter TEXT NOT NULL, request BLOB NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine_state (user TEXT NOT NULL, code INTEGER NOT NULL,
                                              PRIMARY KEY (user, code));
+CREATE TABLE IF NOT EXISTS queued (meter TEXT NOT NULL, ticket INTEGER NOT NULL, user TEXT NOT NULL,
+                                   code INTEGER NOT NULL, new_owner TEXT, frame BLOB NOT NULL,
+                                   PRIMARY KEY (meter, ticket));
 CREATE TABLE IF NOT EXISTS alarms (id INTEGER PRIMARY KEY, at REAL NOT NULL, user TEXT NOT NULL,
                                    code INTEGER NOT NULL, text TEXT NOT NULL);
 """
@@ -51,11 +56,12 @@ EVERYONE = "*"  # quarantine_state's user for a code quarantined for all users
 
 
 class Result:
-    def __init__(self, status, detail="", reason=None, response=None):
+    def __init__(self, status, detail="", reason=None, response=None, ticket=None):
         self.status = status
         self.detail = detail
         self.reason = reason  # the meter's pipeline reason, when routed
         self.response = response  # the meter's response frame, when it gave one
+        self.ticket = ticket  # QUEUED: the hub's ticket, for collect()
 
     def __repr__(self):
         return f"Result({self.status}, {self.detail!r}, reason={self.reason})"
@@ -171,17 +177,58 @@ class Dcc:
         fields = {"meter": meter.hex(), **detail}
         self.audit.append(actor, action, fields)
         try:
-            reason, response = self.router(device, frame)
+            answer = self.router(device, frame)
         except CspRefused as error:
             self.audit.append(actor, "csp refused", {**fields, "why": str(error)})
             return Result(REFUSED, f"the CSP refused: {error}")
+        if isinstance(answer, Queued):
+            return self._queued(actor, fields, device, answer.ticket, frame,
+                                new_owner.hex() if new_owner is not None else None)
+        return self._answered(actor, fields, device, frame, *answer, new_owner=new_owner, done=done,
+                              refused=refused)
+
+    def _answered(self, actor, fields, device, frame, reason, response, new_owner=None, done="", refused=None):
+        # The meter's answer to a command the DCC originated (refused: that command's words for a refusal).
         self.audit.append(actor, "answer", {**fields, "meter_reason": reason})
         if reason != 0:
             return Result(REFUSED, refused, reason, response)
         commands.check_response(device, frame, response)
         if new_owner is not None:
-            self._set_owner(meter, new_owner)
+            self._set_owner(device["eui64"], new_owner)
         return Result(ROUTED, done, reason, response)
+
+    def _queued(self, user_name, fields, device, ticket, frame, new_owner=None):
+        self._write("INSERT OR REPLACE INTO queued VALUES (?, ?, ?, ?, ?, ?)",
+                    (device["eui64"].hex(), ticket, user_name, fields.get("code", -1), new_owner, frame))
+        self.audit.append(user_name, "queued", {**fields, "ticket": ticket})
+        return Result(QUEUED, f"held by the hub's GPF for the gas meter's next poll (ticket {ticket})",
+                      ticket=ticket)
+
+    def collect(self, meter, ticket):
+        """The answer to a command queued for a sleeping gas meter: ROUTED with the meter's reason and
+        response once it has polled, QUEUED while it has not, REFUSED for a ticket the DCC never got."""
+        from meterlab.csp import CspRefused
+
+        row = self._db.execute("SELECT user, code, new_owner, frame FROM queued WHERE meter = ? AND ticket = ?",
+                               (meter.hex(), ticket)).fetchone()
+        if row is None:
+            return Result(REFUSED, f"no command queued for meter {meter.hex()} under ticket {ticket}")
+        user_name, code, new_owner, frame = row
+        device = self._device(meter)
+        try:
+            answer = self.router.collect(device, ticket)
+        except CspRefused as error:
+            return Result(REFUSED, f"the CSP refused: {error}")
+        if answer is None:
+            return Result(QUEUED, "the gas meter has not polled since", ticket=ticket)
+        fields = {"code": code, "meter": meter.hex(), "ticket": ticket}
+        self._write("DELETE FROM queued WHERE meter = ? AND ticket = ?", (meter.hex(), ticket))
+        if new_owner is not None:  # the DCC's own credential command
+            return self._answered(user_name, fields, device, frame, *answer, new_owner=bytes.fromhex(new_owner),
+                                  done="new owner", refused="the meter refused the credential command")
+        reason, response = answer
+        self.audit.append(user_name, "answer", {**fields, "meter_reason": reason})
+        return Result(ROUTED, "", reason, response)
 
     # --------------------------------------------------------------------------------- requests
     #
@@ -351,10 +398,13 @@ class Dcc:
         command = plan.command
         frame = gbcs.wrap(command.apdu, hostcrypto.mac_for(command, self._acb_z(plan.device)))
         try:
-            reason, response = self.router(plan.device, frame)
+            answer = self.router(plan.device, frame)
         except CspRefused as error:
             self.audit.append(plan.user_name, "csp refused", {**plan.fields, "why": str(error)})
             return Result(REFUSED, f"the CSP refused: {error}")
+        if isinstance(answer, Queued):
+            return self._queued(plan.user_name, plan.fields, plan.device, answer.ticket, frame)
+        reason, response = answer
         if reason != 0:
             self.audit.append(plan.user_name, "answer", {**plan.fields, "meter_reason": reason})
         if reason == 0 and command.message_code == authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:

@@ -1,0 +1,144 @@
+# The gas side of the HAN, for the two boards that have one (design.md, "Gas: GSME, CHF and GPF"); main.py
+# imports it only on a gas meter or a comms hub, so an electricity meter's RAM never holds it.
+# - The hub's GPF (meterfw.gpf): frames for its paired gas meter are queued, not relayed; the meter's
+#   answers wait for the DCC; its polls refresh the mirror the hub's pipeline answers GCS61 reads from.
+# - The gas meter's schedule (meterfw.gsme): asleep with its radio off, awake every WAKE_INTERVAL_S to
+#   book its gas, poll the hub and run what was queued; its ledger pays the wake and every radio byte.
+import asyncio
+
+import hal
+from boardconfig import read_config, write_config
+from meterfw import link
+
+_LISTEN_S = 2  # how long an awake gas meter listens for its hub's answer before it sleeps again
+_RADIO_RX = "radio_rx_byte"  # meterfw.ledger's operation
+
+_gpf = None  # the hub's GasProxy, once commissioned
+_inbox = None  # (hub address, asyncio.Event, [messages]) while the gas meter is awake and polling
+_ledger = None  # the gas meter's energy ledger, which pays for what its radio hears
+
+
+def han_peer():
+    # config.json's han_peer (HAN_PAIR): a gas meter's hub, or a hub's gas meter; None before pairing
+    peer = read_config().get("han_peer")
+    try:
+        return bytes.fromhex(peer) if peer else None
+    except ValueError:
+        return None
+
+
+def start_proxy(router):
+    """The hub's GPF behind its pipeline (GCS61 reads); a link error code if its records are damaged."""
+    global _gpf
+    from meterfw import store
+    from meterfw.gpf import FOLDER, GasProxy
+
+    try:
+        _gpf = GasProxy(store.FileStorage(FOLDER), hal.unix_time)
+    except (OSError, store.StoreError) as error:
+        print("GPF records damaged, refusing commands:", error)
+        return link.ERR_STATE_DAMAGED
+    if router is not None:
+        router.device = _gpf
+    return None
+
+
+def perform(action):
+    """The board protocol's answer to a gas action (main.perform), or None: relay it as for any meter."""
+    from meterfw.device import ACTION_HAN_COLLECT, ACTION_HAN_GBCS, ACTION_HAN_PAIR
+
+    if action[0] == ACTION_HAN_PAIR:
+        write_config("han_peer", action[1].hex())
+        return bytes((link.HAN_PAIRED,))
+    paired = _gpf is not None and action[1] == han_peer()
+    if action[0] == ACTION_HAN_GBCS:
+        if not paired:
+            return None
+        # the sleeping gas meter's frame: kept for its next poll, as it came
+        from meterfw.gpf import GpfError
+
+        try:
+            return link.han_queued(_gpf.queue(action[2]))
+        except GpfError:
+            return link.error(link.HAN_GBCS, link.ERR_QUEUE_FULL)
+    if action[0] == ACTION_HAN_COLLECT:
+        from meterfw.gpf import PENDING
+
+        answer = _gpf.result(action[2]) if paired else None
+        if answer is None:
+            return link.error(link.HAN_COLLECT, link.ERR_NO_SUCH_TICKET)
+        if answer == PENDING:
+            return link.error(link.HAN_COLLECT, link.ERR_PENDING)
+        return link.gbcs_result(*answer)
+    return None
+
+
+async def answer_poll(radio, meter, message, han_send):
+    # The hub's side of a gas meter's wake: refresh the mirror, keep its answer, hand it the next frame.
+    from meterfw import han_poll as han
+
+    if _gpf is None or meter != han_peer():
+        return  # not this hub's gas meter
+    try:
+        polled = han.parse_poll(message)
+    except han.HanError:
+        return  # not a poll: the meter hears nothing, sleeps, and polls again at its next wake
+    if isinstance(polled, tuple):
+        ticket, reason, mirror, response = polled
+        _gpf.done(ticket, reason, response)
+    else:
+        mirror = polled
+    _gpf.synced(mirror)
+    waiting = _gpf.next_queued()
+    await han_send(radio, meter, han.queued(*waiting) if waiting else han.idle())
+
+
+def hears(frame):
+    """True if the gas meter's radio is on (it is awake and polling); the ledger pays for the frame."""
+    if _inbox is None:
+        return False
+    _ledger.charge(_RADIO_RX, len(frame))
+    return True
+
+
+def from_hub(sender, message):
+    if _inbox is not None and sender == _inbox[0]:
+        _inbox[2].append(message)
+        _inbox[1].set()
+
+
+async def schedule(radio, meter, measure, core, han_send):
+    """The gas meter's day: sleep until the schedule's next wake, book the gas, poll, run, sleep."""
+    global _inbox, _ledger
+    from meterfw import gsme, ledger
+
+    _ledger = meter.ledger
+    while True:
+        now = hal.unix_time()
+        await hal.sleep_s(gsme.next_wake(now) - now)
+        device = core()
+        if device is None or device.endpoint is None:
+            continue
+        _ledger.charge(ledger.WAKE)
+        try:
+            measure()
+        except Exception as error:  # a flash write failing must not stop the meter polling
+            print("metering:", error)
+        hub = han_peer()
+        if hub is None:
+            continue  # not paired with a hub yet (HAN_PAIR): nothing to poll
+        cycle = gsme.PollCycle(meter, device.endpoint.handle)
+        message = cycle.start()
+        _inbox = (hub, asyncio.Event(), [])
+        try:
+            while message is not None:
+                _inbox[1].clear()
+                if not await han_send(radio, hub, message, _ledger):
+                    break  # the hub is not there: sleep, and poll again at the next wake
+                try:
+                    await asyncio.wait_for(_inbox[1].wait(), _LISTEN_S)
+                except asyncio.TimeoutError:
+                    break
+                message = cycle.answer(_inbox[2].pop(0))
+        finally:
+            _inbox = None

@@ -1,0 +1,150 @@
+"""A comms hub, an electricity meter and a battery gas meter on one virtual radio that loses 10% of its
+frames (design.md, "Gas: GSME, CHF and GPF"). The clocks run 360 times as fast, so the gas meter wakes
+every 5 s: it sleeps with its radio off, polls the hub's GPF on its schedule, runs what was queued for
+it, and syncs the mirror the GPF answers reads from. Every command completes end to end through the DCC
+and the CSP, is retried as the HAN says (each fragment until the link acknowledges it; a lost answer
+handed again gets the meter's kept answer), and none is applied twice."""
+import json
+import time
+
+import pytest
+
+from meterfw import authorisation, esme_host, gbcs, gpf, gsme, pipeline, roles
+from meterlab.boards.virtual import VirtualBoard, VirtualRadio
+from meterlab.client import BoardClient
+from meterlab.commission import commission
+from meterlab.csp import Csp
+from meterlab.dcc.service import QUEUED, ROUTED, Dcc, command_request
+from meterlab.parties import commands
+from meterlab.smki.authority import Smki
+from meterlab.smki.parties import Party, create_dcc_parties
+from meterlab.transport import BoardConnection
+
+pytestmark = pytest.mark.virtual
+PASSPHRASE = "gas"
+SCALE = 360  # a 30-minute sleep lasts 5 s
+START = 1_795_564_800 + 600  # 2026-11-25 00:10 UTC, meter time: the test stays inside one meter day
+WAKE_REAL_S = gsme.WAKE_INTERVAL_S / SCALE
+
+
+def address(board):
+    return bytes.fromhex(board.mac.replace(":", ""))
+
+
+def gpio(board):
+    return json.loads((board.state_dir / "gpio.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    home = tmp_path_factory.mktemp("gas")
+    log = open(home / "boards.log", "w")
+    radio = VirtualRadio(log=log, seed=23, loss=0.1, delay_ms="2:15")
+    smki, shares = Smki.create(home / "smki", PASSPHRASE, threshold=1, custodian_count=1)
+    parties = create_dcc_parties(smki, PASSPHRASE)
+    supplier = Party.create(smki, "SUPPLIER A", roles.SUPPLIER, bytes.fromhex("90b3d51f30010000"), PASSPHRASE)
+    device_ca = smki.create_device_ca("site", 3, shares)
+    clock = (time.time(), START, SCALE)
+    boards = {
+        "chf": VirtualBoard(home / "chf", board="esp32-s3-devkitc", radio=radio.address, log=log, clock=clock),
+        "esme": VirtualBoard(home / "esme", board="esp32", radio=radio.address, log=log, clock=clock,
+                             load_watts=3_600),
+        "gsme": VirtualBoard(home / "gsme", board="rp2040", radio=radio.address, log=log, clock=clock),
+    }
+    csp = Csp({}, max_online=4, max_per_second=50, timeout=60.0)
+    dcc = Dcc(home / "dcc", smki, PASSPHRASE, csp)
+    try:
+        ids = {}
+        for board in boards.values():
+            board.start()
+        for role, board in boards.items():
+            with BoardConnection(board.url, timeout=30.0) as connection:
+                client = BoardClient(connection)
+                ids[role] = commission(client, smki, device_ca, parties, dcc.register, role,
+                                       progress=lambda *_: None)["eui64"]
+                if role in ("chf", "gsme"):  # the gas meter and its hub pair over the HAN
+                    client.han_pair(address(boards["gsme" if role == "chf" else "chf"]))
+        # the hub (its GPF) is reached on its own port; the meters only through it
+        csp.endpoints[ids["chf"]] = boards["chf"].url
+        csp.endpoints[ids["esme"]] = (boards["chf"].url, address(boards["esme"]))
+        csp.endpoints[ids["gsme"]] = (boards["chf"].url, address(boards["gsme"]))
+        yield {"dcc": dcc, "csp": csp, "boards": boards, "ids": ids, "supplier": supplier, "radio": radio}
+    finally:
+        csp.close()
+        dcc.close()
+        for board in boards.values():
+            board.kill()
+        radio.stop()
+
+
+def collect(dcc, meter, result, wakes=6):
+    """The queued command's answer, once the gas meter has polled (within a few of its wakes)."""
+    assert result.status == QUEUED, result
+    deadline = time.monotonic() + wakes * WAKE_REAL_S + 10
+    while time.monotonic() < deadline:
+        answer = dcc.collect(meter, result.ticket)
+        if answer.status != QUEUED:
+            return answer
+        time.sleep(0.5)
+    pytest.fail(f"the gas meter did not answer ticket {result.ticket} within {wakes} wakes")
+
+
+def status(board):
+    with BoardConnection(board.url, timeout=30.0) as connection:
+        return BoardClient(connection).status()
+
+
+def test_the_supplier_works_all_three_through_the_hub(site):
+    dcc, supplier, ids, boards = site["dcc"], site["supplier"], site["ids"], site["boards"]
+    gas_id = ids["gsme"]
+    # the hub and the electricity meter answer at once; the gas meter's change of supplier waits for a poll
+    assert dcc.change_supplier(ids["chf"], supplier).status == ROUTED
+    assert dcc.change_supplier(ids["esme"], supplier).status == ROUTED
+    owned = collect(dcc, gas_id, dcc.change_supplier(gas_id, supplier))  # a 1.2 KB CS02b: five fragments
+    assert (owned.status, owned.reason) == (ROUTED, pipeline.ACCEPT), owned
+    assert dcc.owner(gas_id) == supplier.eui64
+
+    def keys(meter):
+        return supplier.keys.exchange("meter-ka", commands.device_keys(dcc.register.device(meter))[2])
+
+    def submit(meter, code, payload=b""):
+        return dcc.submit(command_request(supplier, meter, code, payload))
+
+    # the electricity meter: a read and a tariff through the hub, at once
+    z = keys(ids["esme"])
+    tariff = [(0, 12_000), (34, 30_000)]
+    for code, payload in ((authorisation.READ_IMPORT_REGISTERS, esme_host.read()), (authorisation.TARIFF,
+                                                                                    esme_host.tariff(tariff))):
+        result = submit(ids["esme"], code, payload)
+        assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), result
+    answer = gbcs.parse(submit(ids["esme"], authorisation.READ_IMPORT_REGISTERS, esme_host.read()).response)
+    assert gbcs.verify_mac(answer, z) and esme_host.parse_read(gbcs.decrypt_content(z, answer)).tariff == tariff
+
+    # the gas meter: a read and a valve close, queued at the hub and run at its next poll
+    z_gas = keys(gas_id)
+    read = collect(dcc, gas_id, submit(gas_id, authorisation.READ_GAS_REGISTER))
+    assert (read.status, read.reason) == (ROUTED, pipeline.ACCEPT)
+    frame = gbcs.parse(read.response)
+    assert gbcs.verify_mac(frame, z_gas)
+    _, litres, valve_open = gsme.parse_mirror(gbcs.decrypt_content(z_gas, frame)[1:])
+    assert valve_open
+    close = collect(dcc, gas_id, submit(gas_id, authorisation.VALVE_CLOSE))
+    assert (close.status, close.reason) == (ROUTED, pipeline.ACCEPT)
+    assert gpio(boards["gsme"]) == {"valve": 0}
+
+    # the GPF answers from its mirror, at once, and says how old it is; the gas meter is not woken
+    gas_status_before = status(boards["gsme"])
+    time.sleep(WAKE_REAL_S + 1)  # a poll after the close: the mirror shows the valve shut
+    mirror_read = submit(ids["chf"], authorisation.READ_GPF)
+    assert (mirror_read.status, mirror_read.reason) == (ROUTED, pipeline.ACCEPT)
+    z_hub = keys(ids["chf"])
+    content = gbcs.decrypt_content(z_hub, gbcs.parse(mirror_read.response))
+    age, mirror = gpf.parse_read(content[1:])
+    assert content[0] == 0 and 0 <= age <= 2 * gsme.WAKE_INTERVAL_S
+    assert gsme.parse_mirror(mirror)[1] >= litres and not gsme.parse_mirror(mirror)[2]
+    assert status(boards["gsme"]) == gas_status_before
+
+    # none applied twice: the gas meter accepted its three commands once each, whatever the radio lost
+    accepted, _ = status(boards["gsme"])
+    assert accepted == 3
+    assert dcc.collect(gas_id, close.ticket).status == "refused"  # collected: the DCC holds nothing more
