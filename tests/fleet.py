@@ -5,12 +5,14 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from meterfw import roles, store
+from meterfw import ledger, roles, store
 from meterfw.endpoint import CommandRecorder, CommandRouter, GbcsEndpoint
 from meterfw.esme import ElectricityMeter
+from meterfw.gsme import GasMeter, default_budget
 from meterfw.ownership import CredentialUpdater
 from meterfw.pipeline import DevicePipeline
 from meterfw.response import Responder
+from meterlab.power.profile import PowerProfile
 from meterlab.smki.keystore import public_bytes
 
 
@@ -20,7 +22,8 @@ def private_key():
 
 
 class InProcessMeter:
-    def __init__(self, device_id, smki, device_ca, dcc_parties, register, role="esme"):
+    def __init__(self, device_id, smki, device_ca, dcc_parties, register, role="esme", board="esp32-devkitc",
+                 clock=None):
         self.device_id = device_id
         ds, ds_public = private_key()
         ka, ka_public = private_key()
@@ -37,10 +40,18 @@ class InProcessMeter:
         # an ESME is a meter as on a board: its own flash (in memory), a relay, the host's clock
         self.relay = []
         self.meter = None
+        clock = clock or (lambda: int(time.time()))
+        budget = None
         if role == "esme":
-            self.meter = ElectricityMeter(store.MemoryStorage(), self.relay.append, lambda: int(time.time()))
+            self.meter = ElectricityMeter(store.MemoryStorage(), self.relay.append, clock)
+        elif role == "gsme":  # a battery gas meter: its ledger priced on the board's power profile
+            costs = PowerProfile.of(board).costs_uj()
+            energy = ledger.EnergyLedger(costs, *default_budget(costs), clock)
+            self.meter = GasMeter(store.MemoryStorage(), self.relay.append, clock, energy)
+            budget = energy.allow
         router = CommandRouter(CredentialUpdater(self.anchors, self.counters), self.recorder, self.meter)
-        self.pipeline = DevicePipeline(device_id, ka, self.anchors, self.counters, "gbcs", validator=router.validate)
+        self.pipeline = DevicePipeline(device_id, ka, self.anchors, self.counters, "gbcs", validator=router.validate,
+                                       budget=budget, device_type=role)
         self.endpoint = GbcsEndpoint(self.pipeline, Responder(device_id, ds, ka, self.anchors), router.execute)
 
     def handle(self, frame):

@@ -14,6 +14,7 @@ from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient
 from meterlab.commission import commission
 from meterlab.csp import Csp
+from meterlab.dcc.anomaly import DEFAULT_THRESHOLDS, Thresholds
 from meterlab.dcc.service import QUEUED, ROUTED, Dcc, command_request
 from meterlab.parties import commands
 from meterlab.smki.authority import Smki
@@ -25,6 +26,7 @@ PASSPHRASE = "gas"
 SCALE = 360  # a 30-minute sleep lasts 5 s
 START = 1_795_564_800 + 600  # 2026-11-25 00:10 UTC, meter time: the test stays inside one meter day
 WAKE_REAL_S = gsme.WAKE_INTERVAL_S / SCALE
+CLOCK = (time.time(), START, SCALE)  # (real, start, scale): every board's --clock
 
 
 def address(board):
@@ -44,15 +46,18 @@ def site(tmp_path_factory):
     parties = create_dcc_parties(smki, PASSPHRASE)
     supplier = Party.create(smki, "SUPPLIER A", roles.SUPPLIER, bytes.fromhex("90b3d51f30010000"), PASSPHRASE)
     device_ca = smki.create_device_ca("site", 3, shares)
-    clock = (time.time(), START, SCALE)
+    clock = CLOCK
     boards = {
         "chf": VirtualBoard(home / "chf", board="esp32-s3-devkitc", radio=radio.address, log=log, clock=clock),
         "esme": VirtualBoard(home / "esme", board="esp32", radio=radio.address, log=log, clock=clock,
                              load_watts=3_600),
         "gsme": VirtualBoard(home / "gsme", board="rp2040", radio=radio.address, log=log, clock=clock),
     }
-    csp = Csp({}, max_online=4, max_per_second=50, timeout=60.0)
-    dcc = Dcc(home / "dcc", smki, PASSPHRASE, csp)
+    csp = Csp({}, max_online=4, max_per_second=200, timeout=60.0)
+    # the DCC lets a supplier read its GPFs 20,000 times a day (the default per code is 10,000)
+    thresholds = Thresholds({**DEFAULT_THRESHOLDS,
+                             "per_user": {**DEFAULT_THRESHOLDS["per_user"], "0x00A0": 20_000}})
+    dcc = Dcc(home / "dcc", smki, PASSPHRASE, csp, thresholds=thresholds)
     try:
         ids = {}
         for board in boards.values():
@@ -87,6 +92,16 @@ def collect(dcc, meter, result, wakes=6):
             return answer
         time.sleep(0.5)
     pytest.fail(f"the gas meter did not answer ticket {result.ticket} within {wakes} wakes")
+
+
+def meter_time():
+    """Now on the boards' clock (hal.virtual's unix_time with the same --clock)."""
+    return START + (time.time() - CLOCK[0]) * SCALE
+
+
+def ledger(board):
+    with BoardConnection(board.url, timeout=30.0) as connection:
+        return BoardClient(connection).ledger()
 
 
 def status(board):
@@ -148,3 +163,69 @@ def test_the_supplier_works_all_three_through_the_hub(site):
     accepted, _ = status(boards["gsme"])
     assert accepted == 3
     assert dcc.collect(gas_id, close.ticket).status == "refused"  # collected: the DCC holds nothing more
+
+
+def test_a_flood_of_reads_is_answered_by_the_gpf_and_costs_the_gas_meter_nothing(site):
+    # 10,000 reads of the gas meter through the DCC within a simulated day: the hub's GPF answers each from
+    # its mirror; the meter keeps its schedule, and what a wake costs it is what it cost without the flood.
+    from meterfw import ledger as ops
+    from meterlab.power.battery import LI_SOCL2_D_19AH, life_years
+    from meterlab.power.gas_day import WAKES_A_DAY
+    from meterlab.power.profile import PowerProfile
+
+    dcc, supplier, ids, boards = site["dcc"], site["supplier"], site["ids"], site["boards"]
+    if dcc.owner(ids["chf"]) != supplier.eui64:
+        assert dcc.change_supplier(ids["chf"], supplier).status == ROUTED
+    gas = boards["gsme"]
+
+    def snapshot():
+        return meter_time(), ledger(gas).by_operation
+
+    def a_wake(first, last):
+        """{operation: count} a wake in the window between two snapshots, checking the schedule."""
+        counts = {op: last[1][op][0] - first[1][op][0] for op in ops.OPERATIONS}
+        wakes, window = counts[ops.WAKE], last[0] - first[0]
+        assert window / gsme.WAKE_INTERVAL_S - 2 <= wakes <= window / gsme.WAKE_INTERVAL_S + 1  # its schedule
+        return {op: count / wakes for op, count in counts.items()}, wakes
+
+    quiet_start = snapshot()
+    time.sleep(8 * WAKE_REAL_S)
+    flood_start = snapshot()
+    quiet, quiet_wakes = a_wake(quiet_start, flood_start)
+
+    z_hub = supplier.keys.exchange("meter-ka", commands.device_keys(dcc.register.device(ids["chf"]))[2])
+    answered = 0
+    for _ in range(40):
+        batch = [command_request(supplier, ids["chf"], authorisation.READ_GPF, b"") for _ in range(250)]
+        for result in dcc.submit_batch(batch):
+            assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), result
+            frame = gbcs.parse(result.response)
+            assert gbcs.verify_mac(frame, z_hub)
+            content = gbcs.decrypt_content(z_hub, frame)
+            age, _ = gpf.parse_read(content[1:])
+            assert content[0] == 0 and age <= 2 * gsme.WAKE_INTERVAL_S  # the mirror is at most a poll old
+            answered += 1
+    flood_end = snapshot()
+    assert answered == 10_000
+    assert flood_end[0] - flood_start[0] < 86_400  # within one simulated day
+    flood, flood_wakes = a_wake(flood_start, flood_end)
+    assert flood[ops.MAC_CHECK] == flood[ops.SIGNATURE_VERIFY] == 0  # nothing of the flood reached the meter
+
+    # The projection: a day is WAKES_A_DAY such wakes. Priced on the board it ran on (a Pico, its RP2040
+    # asleep at 0.18 mA) and on an ESP32 module (asleep at 10 uA, the production-like profile), each as a
+    # production meter and as the dev board.
+    report = {}
+    for board in (gas.board["board"], "esp32-devkitc"):
+        profile = PowerProfile.of(board)
+        costs = profile.costs_uj()
+        for name, wake in (("quiet", quiet), ("flood", flood)):
+            day_uj = WAKES_A_DAY * sum(costs[op] * count for op, count in wake.items())
+            report[board, name] = [life_years(LI_SOCL2_D_19AH, day_uj, profile.supply_v, profile.sleep_ma(dev))
+                                   for dev in (False, True)]
+    print(f"a wake: {quiet} quiet ({quiet_wakes} wakes), {flood} in the flood ({flood_wakes} wakes, "
+          f"{flood_end[0] - flood_start[0]:.0f} s of meter time); years (production, dev board): {report}")
+    for board in (gas.board["board"], "esp32-devkitc"):
+        for without, with_flood in zip(report[board, "quiet"], report[board, "flood"]):
+            assert abs(with_flood - without) / without < 0.01
+    production, dev_board = report["esp32-devkitc", "flood"]
+    assert production >= 15 and dev_board < 1  # and the dev board's own sleep current says why it is no meter

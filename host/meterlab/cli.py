@@ -460,6 +460,8 @@ def cmd_battery(args):
     from meterlab.power.profile import PowerProfile
     from meterlab.transport import BoardConnection
 
+    if args.url is None:
+        return _battery_projection(args)
     with BoardConnection(args.url, timeout=args.timeout) as connection:
         client = BoardClient(connection)
         board = client.ping().board
@@ -479,6 +481,39 @@ def cmd_battery(args):
                              ("as this dev board (its own sleep current)", True)):
         years = life_years(LI_SOCL2_D_19AH, daily_uj, profile.supply_v, profile.sleep_ma(dev_board))
         print(f"  {label:<48} {years:8.2f} years  (asleep at {profile.sleep_ma(dev_board):g} mA)")
+    return 0
+
+
+def _battery_projection(args):
+    # The report without a board: a gas meter's normal day, a day of a GPF read flood, and the worst day
+    # the schedule, the DCC's thresholds and the ledger allow, on the board's power profile.
+    import json
+
+    from meterlab.dcc.anomaly import Thresholds
+    from meterlab.power.battery import LI_SOCL2_D_19AH
+    from meterlab.power.gas_day import project
+    from meterlab.power.profile import PowerProfile
+
+    if not args.board:
+        raise CommandError("give the gas meter's port, or --board NAME for a projection without one")
+    thresholds = Thresholds.load(args.thresholds) if args.thresholds else Thresholds()
+    report = project(PowerProfile.of(args.board), LI_SOCL2_D_19AH, thresholds)
+    print(f"a gas meter on {report['board']}, on a {report['battery']}:")
+    print(f"  daily allowance {report['allowance_uj'] / 1e6:.3f} J, of which reserve {report['reserve_uj'] / 1e6:.3f} J")
+    for name, day in report["days"].items():
+        print(f"  {name}: {day['uj_a_day'] / 1e6:.3f} J a day ({day['what']})")
+        print(f"    {day['production_years']:6.1f} years as a production meter (asleep at "
+              f"{report['sleep_ma']['production']:g} mA); {day['dev_board_years']:.2f} years as this dev board "
+              f"(asleep at {report['sleep_ma']['dev_board']:g} mA)")
+    normal = report["days"]["normal"]
+    print(f"the dev board's own sleep current gives {normal['dev_board_years']:.2f} years instead of "
+          f"{normal['production_years']:.1f}: {normal['production_years'] / normal['dev_board_years']:.0f} times less")
+    print(f"  production sleep: {report['sleep_sources']['production']}")
+    print(f"  dev board sleep: {report['sleep_sources']['dev_board']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"written to {args.json}")
     return 0
 
 
@@ -738,8 +773,10 @@ def build_parser():
 
     battery = commands.add_parser("battery", help="a battery meter's energy ledger today, and its projected "
                                                   "battery life (production meter and dev board)")
-    battery.add_argument("url", help="the gas meter's port")
+    battery.add_argument("url", nargs="?", help="the gas meter's port (without one: a projection for --board)")
     battery.add_argument("--board", help="the board description to project with (default: the one it reports)")
+    battery.add_argument("--thresholds", help="the DCC's anomaly thresholds file, for the worst day they allow")
+    battery.add_argument("--json", help="without a port: write the projection here as JSON")
     battery.add_argument("--timeout", type=float, default=30.0)
     battery.set_defaults(handler=cmd_battery)
 
