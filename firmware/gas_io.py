@@ -110,12 +110,14 @@ def from_hub(sender, message):
 async def schedule(radio, meter, measure, core, han_send):
     """The gas meter's day: sleep until the schedule's next wake, book the gas, poll, run, sleep."""
     global _inbox, _ledger
-    from meterfw import gsme, ledger
+    import meterfw
+    from meterfw import ledger
+    from meterfw.gsme import next_wake
 
     _ledger = meter.ledger
     while True:
         now = hal.unix_time()
-        await hal.sleep_s(gsme.next_wake(now) - now)
+        await hal.sleep_s(next_wake(now) - now)
         device = core()
         if device is None or device.endpoint is None:
             continue
@@ -127,7 +129,9 @@ async def schedule(radio, meter, measure, core, han_send):
         hub = han_peer()
         if hub is None:
             continue  # not paired with a hub yet (HAN_PAIR): nothing to poll
-        cycle = gsme.PollCycle(meter, device.endpoint.handle)
+        from meterfw.gsme_poll import PollCycle
+
+        cycle = PollCycle(meter, device.endpoint.handle)
         message = cycle.start()
         _inbox = (hub, asyncio.Event(), [])
         try:
@@ -142,3 +146,5 @@ async def schedule(radio, meter, measure, core, han_send):
                 message = cycle.answer(_inbox[2].pop(0))
         finally:
             _inbox = None
+            cycle = None
+            meterfw.unload("gsme_poll", "han_poll")  # a sleeping meter's RAM does not hold its wake

@@ -24,8 +24,7 @@ def load_security(role):
         return None, link.ERR_STATE_DAMAGED, None, None
     if commissioner.state != commissioning.COMMISSIONED:
         return None, link.ERR_NOT_COMMISSIONED, commissioner, None
-    from meterfw.endpoint import CommandRecorder, CommandRouter, GbcsEndpoint, RejectLog
-    from meterfw.ownership import CredentialUpdater
+    from meterfw.endpoint import CommandRecorder, CommandRouter, CredentialsOnDemand, GbcsEndpoint, RejectLog
     from meterfw.pipeline import DevicePipeline
     from meterfw.response import Responder
 
@@ -34,7 +33,7 @@ def load_security(role):
     anchors = commissioner.anchors
     device_id, ds_private_key, ka_private_key, suite = commissioner.identities.identity
     reject_log = RejectLog()
-    credentials = CredentialUpdater(anchors, counters)
+    credentials = CredentialsOnDemand(anchors, counters)
     try:
         consents = ConsentStore(storage, hal.unix_time)  # the meter's clock decides when a consent expires
     except store.StoreError as error:

@@ -82,9 +82,49 @@ class CommandRecorder:
         return bytes((STATUS_OK,))
 
 
+class CredentialsOnDemand:
+    """meterfw.ownership's CredentialUpdater for the router, loaded for a CS02b command and dropped after it:
+    credentials change rarely, and its code is RAM a board needs for everything else."""
+
+    def __init__(self, anchors, counters):
+        self._anchors = anchors
+        self._counters = counters
+        self._updater = None
+
+    def handles(self, message_code):
+        from meterfw.authorisation import CREDENTIAL_CODES
+
+        return message_code in CREDENTIAL_CODES
+
+    def _load(self):
+        if self._updater is None:
+            from meterfw.ownership import CredentialUpdater
+
+            self._updater = CredentialUpdater(self._anchors, self._counters)
+        return self._updater
+
+    def _drop(self):
+        import meterfw
+
+        self._updater = None
+        meterfw.unload("ownership")
+
+    def validate(self, message, role, rule):
+        result = self._load().validate(message, role, rule)
+        if result[0] != 0:  # refused: no execute() follows
+            self._drop()
+        return result
+
+    def execute(self, decision):
+        try:
+            return self._load().execute(decision)
+        finally:
+            self._drop()
+
+
 class CommandRouter:
     def __init__(self, credentials, recorder, device=None):
-        self.credentials = credentials  # a meterfw.ownership.CredentialUpdater
+        self.credentials = credentials  # a meterfw.ownership.CredentialUpdater, or CredentialsOnDemand
         self.recorder = recorder
         self.device = device  # validate(message, role, rule) and execute(decision), or None
 

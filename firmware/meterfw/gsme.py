@@ -7,8 +7,10 @@ actuator, the clock and the energy ledger (meterfw.ledger) are passed in.
     reason, plan = meter.validate(message, role, rule)  # the pipeline's validator
     payload = meter.execute(decision)                   # the endpoint's executor
     meter.mirror()                                      # the GPF's copy: register, valve, when
-    cycle = PollCycle(meter, endpoint.handle)           # one wake's talk with the hub (meterfw.han_poll)
+
     next_wake(now)                                      # when its schedule wakes it next
+
+Its wake (meterfw.gsme_poll, loaded for the wake and dropped after) polls the hub's GPF.
 
 It lives on a battery, so its pipeline asks the ledger before each MAC check and signature verify
 (meterfw.pipeline's budget=ledger.allow), and closing the valve is charged to the day's reserve, which
@@ -24,8 +26,8 @@ Commands (answers start with the endpoint's status byte):
 What it keeps (meterfw.store's record format, written by write, read back, rename):
 
     gas.0   valve (1) || register (8, litres)
-    gas.1   the last queued frame's ticket (4) || its SHA-256's first 8 bytes || reason (1) || response:
-            a frame the hub hands it again (its DONE was lost) gets this answer, not a replay refusal
+    gas.1   the last queued frame's ticket (4) || its SHA-256's first 8 bytes || reason (1) || response
+            (meterfw.gsme_poll): a frame the hub hands again (its DONE was lost) gets this answer
 
 Its day: asleep, radio off, until its schedule (every WAKE_INTERVAL_S of meter time) wakes it; it books
 the gas, polls the hub's GPF with its mirror, runs what the hub queued for it (at most
@@ -46,9 +48,7 @@ except ImportError:  # CPython
         return value
 
 
-import hashlib
-
-from meterfw import authorisation, han_poll, ledger, pipeline, store
+from meterfw import authorisation, ledger, pipeline, store
 
 FORMAT_GAS = const(0xE7)
 _STATE_SIZE = const(9)
@@ -66,6 +66,7 @@ def next_wake(now, interval=WAKE_INTERVAL_S):
 
 class GasMeter:
     def __init__(self, storage, valve, clock, energy):
+        self.storage = storage  # its flash folder, which meterfw.gsme_poll keeps its last answer in
         self._storage = storage
         self._valve = valve
         self._clock = clock
@@ -107,21 +108,6 @@ class GasMeter:
         return (self._clock().to_bytes(4, "big") + self.register.to_bytes(8, "big")
                 + (b"\x01" if self.valve_open else b"\x00"))
 
-    def answer_queued(self, ticket, frame, handle):
-        """(reason, response) for a frame the hub queued: run once through handle (the endpoint's, which
-        returns (decision, response)); handed again under the same ticket, the kept answer."""
-        digest = hashlib.sha256(bytes(frame)).digest()[:8]
-        key = ticket.to_bytes(4, "big") + digest
-        data = self._storage.read("gas.1")
-        if data is not None and len(data) > 22:
-            _, last = store._decode("gas.1", data, FORMAT_GAS, 1, len(data) - 10)
-            if last[:12] == key:
-                return last[12], (last[13:] or None)
-        decision, response = handle(frame)
-        store.commit(self._storage, "gas.1", store._encode(
-            FORMAT_GAS, 1, 0, key + bytes((decision.reason,)) + (bytes(response) if response else b"")))
-        return decision.reason, response
-
     def validate(self, message, role, rule):
         if not authorisation.runs("gsme", message.message_code):
             return pipeline.REJECT_UNSUPPORTED, None
@@ -156,32 +142,3 @@ def parse_mirror(data):
     if len(data) != MIRROR_SIZE:
         raise ValueError("a gas meter's mirror is 13 bytes")
     return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:12], "big"), data[12] == 1
-
-
-class PollCycle:
-    """One wake's conversation with the hub's GPF (meterfw.han_poll). Sans-I/O:
-
-        message = cycle.start()              # POLL: send it to the hub
-        message = cycle.answer(hub_message)  # DONE to send next, or None: sleep
-    """
-
-    def __init__(self, meter, handle, limit=QUEUED_PER_WAKE):
-        self._meter = meter
-        self._handle = handle
-        self._limit = limit
-        self.ran = 0  # queued frames answered this wake
-
-    def start(self):
-        return han_poll.poll(self._meter.mirror())
-
-    def answer(self, message):
-        try:
-            queued = han_poll.parse_queued(message)
-        except han_poll.HanError:
-            return None  # not the hub's answer: sleep, and poll again at the next wake
-        if queued is None or self.ran >= self._limit:
-            return None
-        ticket, frame = queued
-        reason, response = self._meter.answer_queued(ticket, frame, self._handle)
-        self.ran += 1
-        return han_poll.done(ticket, reason, self._meter.mirror(), response)

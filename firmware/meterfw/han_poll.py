@@ -24,7 +24,11 @@ except ImportError:  # CPython
         return value
 
 
-from meterfw.han import HanError
+
+
+class HanError(ValueError):
+    """Not a message of the sleeping meter's exchange (meterfw.han's own is for its fragments; this module
+    stands alone so a gas meter without a radio loads neither)."""
 
 POLL = const(0x50)
 QUEUED = const(0x31)

@@ -108,6 +108,6 @@ def test_the_sleeping_meters_messages_round_trip():
     assert han_poll.parse_queued(han_poll.queued(70000, b"frame")) == (70000, b"frame")
     assert han_poll.parse_queued(han_poll.idle()) is None
     for bad in (b"", b"\x50short", han.result(0, b"x"), han_poll.queued(1, b"x")):
-        raised(han.HanError, han_poll.parse_poll, bad)
+        raised(han_poll.HanError, han_poll.parse_poll, bad)
     for bad in (b"", b"\x31\x00\x00\x00\x01", han_poll.poll(MIRROR)):
-        raised(han.HanError, han_poll.parse_queued, bad)
+        raised(han_poll.HanError, han_poll.parse_queued, bad)

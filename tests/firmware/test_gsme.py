@@ -1,6 +1,6 @@
 # meterfw.gsme, the battery gas meter, and the pipeline asking its energy ledger: a flood of reads stops at
 # the reserve, and the valve still closes on it. Runs under pytest and on MicroPython.
-from meterfw import authorisation, gsme, ledger, pipeline, roles, store
+from meterfw import authorisation, gsme, gsme_poll, ledger, pipeline, roles, store
 from meterfw.endpoint import GbcsEndpoint
 from meterfw.response import Responder
 from mpcheck import raised
@@ -135,7 +135,7 @@ def test_a_wake_runs_what_the_hub_queued_each_once_then_sleeps():
     gas.measure(20)
     endpoint = endpoint_for(gas)
     hub = Hub([(7, command(S, READ, 20, payload=b"")), (8, command(S, CLOSE, 21, payload=b"", sign=True))])
-    cycle = gsme.PollCycle(gas, endpoint.handle)
+    cycle = gsme_poll.PollCycle(gas, endpoint.handle)
     message = cycle.start()
     assert gsme.parse_mirror(han_poll.parse_poll(message)) == (NOW, 20, True)
     while message is not None:
@@ -145,7 +145,7 @@ def test_a_wake_runs_what_the_hub_queued_each_once_then_sleeps():
     assert gsme.parse_mirror(hub.answers[1][2])[2] is False  # the DONE's mirror shows the valve shut
     assert valve.positions == [True, False] and cycle.ran == 2
     # its DONE was lost, so the hub hands ticket 8 again: the kept answer, not a second run or a replay
-    again = gsme.PollCycle(gas, endpoint.handle)
+    again = gsme_poll.PollCycle(gas, endpoint.handle)
     done = han_poll.parse_poll(again.answer(han_poll.queued(8, command(S, CLOSE, 21, payload=b"", sign=True))))
     assert done[:2] == (8, pipeline.ACCEPT) and valve.positions == [True, False]
     assert endpoint.pipeline.accepted == 2
@@ -159,10 +159,10 @@ def test_a_wake_takes_at_most_its_limit_and_ignores_what_is_not_the_hubs_answer(
 
     gas, _, _ = meter()
     endpoint = endpoint_for(gas)
-    cycle = gsme.PollCycle(gas, endpoint.handle, limit=1)
+    cycle = gsme_poll.PollCycle(gas, endpoint.handle, limit=1)
     cycle.start()
     assert cycle.answer(han_poll.queued(1, command(S, READ, 30, payload=b""))) is not None
     assert cycle.answer(han_poll.queued(2, command(S, READ, 31, payload=b""))) is None  # waits for the next wake
-    assert gsme.PollCycle(gas, endpoint.handle).answer(b"\x30junk") is None
-    assert gsme.PollCycle(gas, endpoint.handle).answer(han_poll.idle()) is None
+    assert gsme_poll.PollCycle(gas, endpoint.handle).answer(b"\x30junk") is None
+    assert gsme_poll.PollCycle(gas, endpoint.handle).answer(han_poll.idle()) is None
     assert endpoint.pipeline.accepted == 1

@@ -25,6 +25,8 @@ def test_targets_are_critical_codes_of_the_table():
         assert rule is not None and rule[authorisation.SIGNED], hex(code)
         assert roles.ROOT not in targets
     assert ownership.TARGETS[authorisation.CREDENTIALS_SUPPLIER_BY_TRANSCOS] == (roles.SUPPLIER,)
+    # the codes a router loads this module for are exactly these
+    assert sorted(authorisation.CREDENTIAL_CODES) == sorted(ownership.TARGETS)
     assert len(ownership.TARGETS[authorisation.CREDENTIALS_ANY_BY_RECOVERY]) == len(roles.ALL) - 1
 
 
@@ -50,3 +52,14 @@ def test_checks_before_any_certificate_work():
     anchors.install(roles.ROOT, bytes(8), key, key)
     assert updater.validate(Message(by_transcos, supplier), roles.TRANSITIONAL_COS, None)[0] == \
         pipeline.REJECT_CERTIFICATE
+
+
+def test_a_router_loads_the_updater_for_a_cs02b_only_and_drops_it_after():
+    from meterfw.endpoint import CredentialsOnDemand
+
+    on_demand = CredentialsOnDemand(make_anchors(), FakeCounters())
+    assert not on_demand.handles(authorisation.TARIFF) and on_demand._updater is None
+    assert on_demand.handles(authorisation.CREDENTIALS_SUPPLIER_BY_TRANSCOS)
+    refused = on_demand.validate(Message(authorisation.CREDENTIALS_SUPPLIER_BY_TRANSCOS, b"\x02"),
+                                 roles.TRANSITIONAL_COS, None)
+    assert refused == (pipeline.REJECT_BAD_PAYLOAD, None) and on_demand._updater is None  # dropped: no execute

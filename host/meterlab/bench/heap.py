@@ -17,13 +17,22 @@ TARGET = 0.8
 ROLES = ("esme", "gsme", "chf")
 PASSPHRASE = "bench heap"
 _PEAK = re.compile(r"peak live heap (\d+) of (\d+) bytes")
+_OUT_OF_MEMORY = re.compile(r"out of memory: MemoryError: live heap (\d+) bytes")
 
 
 def _peak(log_path):
-    found = _PEAK.findall(Path(log_path).read_text())
-    if not found:
+    # the last power-off's peak (each logs its own run's), or the live heap a board ran out of memory at
+    text = Path(log_path).read_text()
+    peaks = _PEAK.findall(text)
+    out_of_memory = [int(live) for live in _OUT_OF_MEMORY.findall(text)]
+    if not peaks and not out_of_memory:
         raise RuntimeError(f"the virtual board logged no peak heap ({log_path})")
-    return int(found[-1][0])
+    last = [int(peaks[-1][0])] if peaks else []
+    return max(last + out_of_memory)
+
+
+def _ran_out(log_path):
+    return bool(_OUT_OF_MEMORY.search(Path(log_path).read_text()))
 
 
 def _work(dcc, meter, parties, board, role):
@@ -63,7 +72,7 @@ def run(repeat=None, vm_repeat=None, progress=print, boards=None, roles=ROLES):
     from meterlab.dcc.service import Dcc
     from meterlab.smki.authority import Smki
     from meterlab.smki.parties import Party, create_dcc_parties
-    from meterlab.transport import BoardConnection
+    from meterlab.transport import BoardConnection, TransportError
 
     boards = available_boards() if boards is None else list(boards)
     rows = []
@@ -85,30 +94,37 @@ def run(repeat=None, vm_repeat=None, progress=print, boards=None, roles=ROLES):
                 csp = Csp({}, max_online=2, max_per_second=100, timeout=60.0)
                 dcc = Dcc(home / f"dcc-{name}-{role}", smki, PASSPHRASE, csp)
                 board = VirtualBoard(state, board=name, home=True, load_watts=1000, log=open(log_path, "a"))
+                running = None
                 try:
                     board.start()
-                    with BoardConnection(board.url, timeout=60.0) as connection:
-                        record = commission(BoardClient(connection), smki, device_ca, dcc_parties, dcc.register,
-                                            role, progress=lambda *_: None)
-                    csp.endpoints[record["eui64"]] = board.url
-                    _work(dcc, record["eui64"], parties, board, role)
+                    try:
+                        with BoardConnection(board.url, timeout=60.0) as connection:
+                            record = commission(BoardClient(connection), smki, device_ca, dcc_parties,
+                                                dcc.register, role, progress=lambda *_: None)
+                        csp.endpoints[record["eui64"]] = board.url
+                        _work(dcc, record["eui64"], parties, board, role)
+                    except (TransportError, AssertionError) as error:
+                        if not _ran_out(log_path):
+                            raise
+                        progress(f"  out of memory: {error}")  # reported, and the next board goes on
                     csp.close()
                     board.stop()
                     working = _peak(log_path)
-                    board.start()  # a restart: the firmware as it boots commissioned, then idles
-                    with BoardConnection(board.url, timeout=60.0) as connection:
-                        BoardClient(connection).ping()
-                    time.sleep(1.0)
-                    board.stop()
-                    running = _peak(log_path)
+                    if not _ran_out(log_path):
+                        board.start()  # a restart: the firmware as it boots commissioned, then idles
+                        with BoardConnection(board.url, timeout=60.0) as connection:
+                            BoardClient(connection).ping()
+                        time.sleep(1.0)
+                        board.stop()
+                        running = _peak(log_path)
                 finally:
                     csp.close()
                     dcc.close()
                     board.kill()
-                peak = max(working, running)
+                peak = max(working, running or 0)
                 rows.append({"board": name, "role": role, "heap_bytes": heap, "peak_working": working,
                              "peak_after_restart": running, "peak_fraction": peak / heap,
-                             "met": peak <= TARGET * heap})
+                             "out_of_memory": _ran_out(log_path), "met": peak <= TARGET * heap})
     return {"benchmark": "heap", "environment": environment(), "target_fraction": TARGET, "rows": rows,
             "all_met": all(row["met"] for row in rows)}
 
@@ -117,7 +133,8 @@ def report(results):
     lines = [f"{'board':<18} {'role':<5} {'heap':>8} {'peak working':>13} {'after restart':>14} {'peak %':>7}  "
              f"target <= {results['target_fraction']:.0%}"]
     for row in results["rows"]:
+        restart = "-" if row["peak_after_restart"] is None else f"{row['peak_after_restart']:,}"
+        verdict = "OUT OF MEMORY" if row["out_of_memory"] else "met" if row["met"] else "NOT met"
         lines.append(f"{row['board']:<18} {row['role']:<5} {row['heap_bytes']:>8,} {row['peak_working']:>13,} "
-                     f"{row['peak_after_restart']:>14,} {row['peak_fraction']:>7.1%}  "
-                     f"{'met' if row['met'] else 'NOT met'}")
+                     f"{restart:>14} {row['peak_fraction']:>7.1%}  {verdict}")
     return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""A gas meter's wake (meterfw.gsme; design.md, "Gas: GSME, CHF and GPF"): when its schedule wakes it,
+and its conversation with the hub's GPF over meterfw.han_poll's messages. Sans-I/O; loaded for a wake and
+dropped after it (gas_io), so a sleeping meter's RAM does not hold it.
+
+    cycle = PollCycle(meter, endpoint.handle)        # meter: a meterfw.gsme.GasMeter
+    message = cycle.start()                          # POLL: send it to the hub
+    message = cycle.answer(hub_message)              # DONE to send next, or None: sleep
+
+A frame is run once: its answer is kept on flash (gas.1, with the ticket and the frame's SHA-256), so a
+frame the hub hands again after a lost DONE gets that answer, not a second run or a replay refusal.
+"""
+import hashlib
+
+from meterfw import gsme, han_poll, store
+
+
+def answer_queued(meter, ticket, frame, handle):
+    """(reason, response) for a frame the hub queued: run once through handle (the endpoint's, which
+    returns (decision, response)); handed again under the same ticket, the kept answer."""
+    digest = hashlib.sha256(bytes(frame)).digest()[:8]
+    key = ticket.to_bytes(4, "big") + digest
+    data = meter.storage.read("gas.1")
+    if data is not None and len(data) > 22:
+        _, last = store._decode("gas.1", data, gsme.FORMAT_GAS, 1, len(data) - 10)
+        if last[:12] == key:
+            return last[12], (last[13:] or None)
+    decision, response = handle(frame)
+    store.commit(meter.storage, "gas.1", store._encode(
+        gsme.FORMAT_GAS, 1, 0, key + bytes((decision.reason,)) + (bytes(response) if response else b"")))
+    return decision.reason, response
+
+
+class PollCycle:
+    """One wake's conversation with the hub's GPF (meterfw.han_poll). Sans-I/O:
+
+        message = cycle.start()              # POLL: send it to the hub
+        message = cycle.answer(hub_message)  # DONE to send next, or None: sleep
+    """
+
+    def __init__(self, meter, handle, limit=gsme.QUEUED_PER_WAKE):
+        self._meter = meter
+        self._handle = handle
+        self._limit = limit
+        self.ran = 0  # queued frames answered this wake
+
+    def start(self):
+        return han_poll.poll(self._meter.mirror())
+
+    def answer(self, message):
+        try:
+            queued = han_poll.parse_queued(message)
+        except han_poll.HanError:
+            return None  # not the hub's answer: sleep, and poll again at the next wake
+        if queued is None or self.ran >= self._limit:
+            return None
+        ticket, frame = queued
+        reason, response = answer_queued(self._meter, ticket, frame, self._handle)
+        self.ran += 1
+        return han_poll.done(ticket, reason, self._meter.mirror(), response)
