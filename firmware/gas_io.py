@@ -45,9 +45,23 @@ def start_proxy(router):
 
 def perform(action):
     """The board protocol's answer to a gas action (main.perform), or None: relay it as for any meter."""
+    from meterfw.device import ACTION_HAN_COLLECT, ACTION_HAN_PAIR
+    from meterfw.store import StoreError
+
+    try:
+        return _perform(action)
+    except (OSError, StoreError) as error:  # the GPF's flash: refuse, and keep serving the host
+        print("GPF records:", error)
+        kind = {ACTION_HAN_COLLECT: link.HAN_COLLECT, ACTION_HAN_PAIR: link.HAN_PAIR}.get(action[0], link.HAN_GBCS)
+        return link.error(kind, link.ERR_STATE_DAMAGED)
+
+
+def _perform(action):
     from meterfw.device import ACTION_HAN_COLLECT, ACTION_HAN_GBCS, ACTION_HAN_PAIR
 
     if action[0] == ACTION_HAN_PAIR:
+        if _gpf is not None and action[1] != han_peer():
+            _gpf.forget()  # another gas meter: the old one's frames, answers and mirror are not its
         write_config("han_peer", action[1].hex())
         return bytes((link.HAN_PAIRED,))
     paired = _gpf is not None and action[1] == han_peer()
@@ -83,13 +97,19 @@ async def answer_poll(radio, meter, message, han_send):
         polled = han.parse_poll(message)
     except han.HanError:
         return  # not a poll: the meter hears nothing, sleeps, and polls again at its next wake
-    if isinstance(polled, tuple):
-        ticket, reason, mirror, response = polled
-        _gpf.done(ticket, reason, response)
-    else:
-        mirror = polled
-    _gpf.synced(mirror)
-    waiting = _gpf.next_queued()
+    from meterfw.store import StoreError
+
+    try:
+        if isinstance(polled, tuple):
+            ticket, reason, mirror, response = polled
+            _gpf.done(ticket, reason, response)
+        else:
+            mirror = polled
+        _gpf.synced(mirror)
+        waiting = _gpf.next_queued()
+    except (OSError, StoreError) as error:  # the GPF's flash: no answer; the hub goes on hearing the rest
+        print("GPF records:", error)
+        return
     await han_send(radio, meter, han.queued(*waiting) if waiting else han.idle())
 
 
@@ -109,7 +129,7 @@ def from_hub(sender, message):
 
 async def schedule(radio, meter, measure, core, han_send):
     """The gas meter's day: sleep until the schedule's next wake, book the gas, poll, run, sleep."""
-    global _inbox, _ledger
+    global _ledger
     import meterfw
     from meterfw import ledger
     from meterfw.gsme import next_wake
@@ -124,27 +144,31 @@ async def schedule(radio, meter, measure, core, han_send):
         _ledger.charge(ledger.WAKE)
         try:
             measure()
-        except Exception as error:  # a flash write failing must not stop the meter polling
-            print("metering:", error)
-        hub = han_peer()
-        if hub is None:
-            continue  # not paired with a hub yet (HAN_PAIR): nothing to poll
-        from meterfw.gsme_poll import PollCycle
+            hub = han_peer()
+            if hub is not None:  # else not paired with a hub yet (HAN_PAIR): nothing to poll
+                await _wake(radio, hub, meter, device.endpoint.handle, han_send)
+        except Exception as error:  # a flash write failing must not stop the meter waking
+            print("gas meter wake:", error)
+        meterfw.unload("gsme_poll", "han_poll")  # a sleeping meter's RAM does not hold its wake
 
-        cycle = PollCycle(meter, device.endpoint.handle)
-        message = cycle.start()
-        _inbox = (hub, asyncio.Event(), [])
-        try:
-            while message is not None:
-                _inbox[1].clear()
-                if not await han_send(radio, hub, message, _ledger):
-                    break  # the hub is not there: sleep, and poll again at the next wake
-                try:
-                    await asyncio.wait_for(_inbox[1].wait(), _LISTEN_S)
-                except asyncio.TimeoutError:
-                    break
-                message = cycle.answer(_inbox[2].pop(0))
-        finally:
-            _inbox = None
-            cycle = None
-            meterfw.unload("gsme_poll", "han_poll")  # a sleeping meter's RAM does not hold its wake
+
+async def _wake(radio, hub, meter, handle, han_send):
+    # one poll cycle with the hub; its own coroutine, so nothing of it stays referenced while asleep
+    global _inbox
+    from meterfw.gsme_poll import PollCycle
+
+    cycle = PollCycle(meter, handle)
+    message = cycle.start()
+    _inbox = (hub, asyncio.Event(), [])
+    try:
+        while message is not None:
+            _inbox[1].clear()
+            if not await han_send(radio, hub, message, _ledger):
+                return  # the hub is not there: sleep, and poll again at the next wake
+            try:
+                await asyncio.wait_for(_inbox[1].wait(), _LISTEN_S)
+            except asyncio.TimeoutError:
+                return
+            message = cycle.answer(_inbox[2].pop(0))
+    finally:
+        _inbox = None

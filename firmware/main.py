@@ -19,6 +19,7 @@ _MEASURE_S = 10
 _meter = None  # the role's device (an ESME's meter, kept on flash between uses), once commissioned
 _measure = None  # what the metering loop calls: the device booking what its metrology measured
 _router = None  # the endpoint's CommandRouter, between load_security() and the device's start
+_scheduled = False  # a gas meter on its wake schedule (gas_io), which measures when it wakes
 
 
 def _startup():
@@ -66,6 +67,8 @@ def start_device(role, endpoint):
             import gas_io
 
             asyncio.create_task(gas_io.schedule(hal.radio(), _meter, _measure, lambda: _core, han_send))
+            global _scheduled
+            _scheduled = True  # it books its gas when it wakes, not in the metering loop
     return error
 
 
@@ -204,7 +207,7 @@ async def measure_energy():
     # too before each command). It runs on every board: one commissioned as a meter becomes one at once.
     while True:
         await asyncio.sleep(_MEASURE_S)
-        if _measure is None:
+        if _measure is None or _scheduled:
             continue
         try:
             _measure()

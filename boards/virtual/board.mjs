@@ -496,7 +496,7 @@ class Board {
     const address = await this.serial.listen(host, port);
     if (this.radio) await this.radio.connect();
     await this.boot({ runMain: true });
-    setInterval(() => this.checkHeap(), HEAP_CHECK_MS).unref();
+    setInterval(() => this.checkHeap().catch((error) => log(`heap check failed: ${error.message}`)), HEAP_CHECK_MS).unref();
     // A board belongs to the meterlab process that started it (a terminal's `meterlab virtual start`, a
     // test, the demo): when that one dies, even by SIGKILL, the board loses power too.
     const parent = process.ppid;
@@ -570,12 +570,13 @@ class Board {
   async checkHeap() {
     if (this.mode === MODE_BOOT || !this.heap || this.checkingHeap) return;
     this.checkingHeap = true;
+    const heap = this.heap;  // a soft reset during the wait brings another VM and another monitor
     try {
-      await this.heap.settle();
+      await heap.settle();
     } finally {
       this.checkingHeap = false;
     }
-    if (this.mode === MODE_BOOT || !this.heap.exceeded) return;
+    if (this.mode === MODE_BOOT || heap !== this.heap || !heap.exceeded) return;
     const message = `MemoryError: live heap ${this.heap.live} bytes exceeds this board's ${this.args.heap}`;
     log(`out of memory: ${message}; firmware stopped`);
     this.output(Buffer.from(`\r\n${message}\r\n`));

@@ -103,11 +103,16 @@ class GasProxy:
     # ------------------------------------------------------------------------------ the queue
 
     def queue(self, frame):
-        """Keep frame for the meter's next poll; its ticket."""
+        """Keep frame for the meter's next poll; its ticket. The same frame again while it waits (the
+        host sent it twice: its link dropped before the ticket came back) keeps its first ticket."""
         frame = bytes(frame)
         if not frame:
             raise GpfError("an empty frame")
-        if len(_tickets(self._storage, "q")) >= QUEUE_MAX:
+        waiting = _tickets(self._storage, "q")
+        for ticket in waiting:
+            if self._read(_name("q", ticket), _KIND_QUEUED) == frame:
+                return ticket
+        if len(waiting) >= QUEUE_MAX:
             raise GpfError("%d commands already wait for the gas meter's next poll" % QUEUE_MAX)
         ticket = (self._ticket + 1) & 0xFFFFFFFF or 1
         self._write("ticket", _KIND_TICKET, ticket.to_bytes(4, "big"))  # first: a ticket is never given twice
@@ -125,6 +130,13 @@ class GasProxy:
 
     def queued(self):
         return len(_tickets(self._storage, "q"))
+
+    def forget(self):
+        """Another gas meter is paired: the old one's frames, answers and mirror go (tickets go on)."""
+        for prefix in ("q", "r"):
+            for ticket in _tickets(self._storage, prefix):
+                self._storage.remove(_name(prefix, ticket))
+        self._storage.remove("mirror")
 
     def done(self, ticket, reason, response):
         """The meter's answer to a queued frame: kept, and the frame leaves the queue (answer first, so

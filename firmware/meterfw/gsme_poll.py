@@ -8,6 +8,8 @@ dropped after it (gas_io), so a sleeping meter's RAM does not hold it.
 
 A frame is run once: its answer is kept on flash (gas.1, with the ticket and the frame's SHA-256), so a
 frame the hub hands again after a lost DONE gets that answer, not a second run or a replay refusal.
+A power cut after the frame ran and before its answer is written loses the answer (not the effect): the
+frame handed again is refused as the replay it is, and the DCC sees that refusal.
 """
 import hashlib
 

@@ -26,6 +26,7 @@ def test_frames_wait_under_tickets_and_their_answers_wait_for_the_dcc():
     proxy = gpf.GasProxy(storage, clock)
     first, second = proxy.queue(b"frame one"), proxy.queue(b"frame two")
     assert (first, second) == (1, 2) and proxy.queued() == 2
+    assert proxy.queue(b"frame two") == 2 and proxy.queued() == 2  # sent twice while it waits: queued once
     assert proxy.next_queued() == (1, b"frame one") and proxy.result(1) == gpf.PENDING
     assert proxy.done(1, pipeline.ACCEPT, b"answer one")
     assert not proxy.done(1, pipeline.ACCEPT, b"again")  # a DONE repeated after a lost acknowledgement
@@ -36,6 +37,11 @@ def test_frames_wait_under_tickets_and_their_answers_wait_for_the_dcc():
     # a restart keeps all of it, and never gives a ticket twice
     again = gpf.GasProxy(storage, clock)
     assert again.result(1) == (pipeline.ACCEPT, b"answer one") and again.queue(b"three") == 3
+    # another gas meter paired: the old one's frames, answers and mirror go; tickets go on
+    again.synced(MIRROR)
+    again.forget()
+    assert again.mirror() is None and again.next_queued() is None and again.result(1) is None
+    assert again.queue(b"four") == 4
 
 
 def test_the_queue_is_bounded_and_refuses_rather_than_drops():

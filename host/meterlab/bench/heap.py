@@ -112,9 +112,14 @@ def run(repeat=None, vm_repeat=None, progress=print, boards=None, roles=ROLES):
                     working = _peak(log_path)
                     if not _ran_out(log_path):
                         board.start()  # a restart: the firmware as it boots commissioned, then idles
-                        with BoardConnection(board.url, timeout=60.0) as connection:
-                            BoardClient(connection).ping()
-                        time.sleep(1.0)
+                        try:
+                            with BoardConnection(board.url, timeout=60.0) as connection:
+                                BoardClient(connection).ping()
+                            time.sleep(1.0)
+                        except TransportError as error:
+                            if not _ran_out(log_path):
+                                raise
+                            progress(f"  out of memory after a restart: {error}")
                         board.stop()
                         running = _peak(log_path)
                 finally:

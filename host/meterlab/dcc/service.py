@@ -222,13 +222,18 @@ class Dcc:
         if answer is None:
             return Result(QUEUED, "the gas meter has not polled since", ticket=ticket)
         fields = {"code": code, "meter": meter.hex(), "ticket": ticket}
+        if new_owner is not None and user_name.startswith("dcc"):  # the DCC's own credential command
+            result = self._answered(user_name, fields, device, frame, *answer, new_owner=bytes.fromhex(new_owner),
+                                    done="new owner", refused="the meter refused the credential command")
+        else:
+            reason, response = answer
+            self.audit.append(user_name, "answer", {**fields, "meter_reason": reason})
+            if reason == 0 and new_owner is not None:  # a supplier's supplierBySupplier, done
+                self._set_owner(meter, bytes.fromhex(new_owner))
+            result = Result(ROUTED, "", reason, response)
+        # answered and audited: only now may the DCC forget it was waiting
         self._write("DELETE FROM queued WHERE meter = ? AND ticket = ?", (meter.hex(), ticket))
-        if new_owner is not None:  # the DCC's own credential command
-            return self._answered(user_name, fields, device, frame, *answer, new_owner=bytes.fromhex(new_owner),
-                                  done="new owner", refused="the meter refused the credential command")
-        reason, response = answer
-        self.audit.append(user_name, "answer", {**fields, "meter_reason": reason})
-        return Result(ROUTED, "", reason, response)
+        return result
 
     # --------------------------------------------------------------------------------- requests
     #
@@ -403,7 +408,11 @@ class Dcc:
             self.audit.append(plan.user_name, "csp refused", {**plan.fields, "why": str(error)})
             return Result(REFUSED, f"the CSP refused: {error}")
         if isinstance(answer, Queued):
-            return self._queued(plan.user_name, plan.fields, plan.device, answer.ticket, frame)
+            new_owner = None  # a supplier handing its meter to another: the owner changes when it is done
+            if command.message_code == authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:
+                fields = ownership.decode_payload(command.payload)
+                new_owner = certificates.describe(fields[3])["eui64"].hex()
+            return self._queued(plan.user_name, plan.fields, plan.device, answer.ticket, frame, new_owner)
         reason, response = answer
         if reason != 0:
             self.audit.append(plan.user_name, "answer", {**plan.fields, "meter_reason": reason})

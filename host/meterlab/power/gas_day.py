@@ -57,11 +57,14 @@ def frames_a_day_at_most(thresholds):
 
 def worst_day(costs, allowance, thresholds, loss=0.1):
     """The most a day can cost: the whole allowance spent (the ledger refuses work beyond it), and the
-    radio for the most frames the hub can hand over, each the largest a GBCS frame can be."""
+    radio for the most frames the hub can hand over, each the largest a GBCS frame can be. A wake with
+    a full queue also hears the frame after its last, which waits for the next wake. (The ledger books
+    the radio inside the day's spending; adding it on top of the allowance errs on the safe side.)"""
     frames = frames_a_day_at_most(thresholds)
+    heard = frames + (WAKES_A_DAY if frames >= WAKES_A_DAY * gsme.QUEUED_PER_WAKE else 0)
     resend = 1 / (1 - loss)
     tx = (WAKES_A_DAY * _POLL_BYTES + frames * _air(_WORST_ANSWER)) * resend
-    rx = WAKES_A_DAY * _IDLE_BYTES + frames * _air(1 + 4 + 2047)
+    rx = WAKES_A_DAY * _IDLE_BYTES + heard * _air(1 + 4 + 2047)
     return allowance + traffic_uj(costs, WAKES_A_DAY, tx, rx), frames
 
 
