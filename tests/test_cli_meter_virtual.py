@@ -62,6 +62,20 @@ def test_a_meters_users_on_the_command_line(tmp_path):
         meterlab("supply", url, "on", "--as", SUPPLIER, *where)
         assert json.loads((tmp_path / "meter" / "gpio.json").read_text()) == {"supply_relay": 1}
 
+        # prepayment: the meter's debt so far means no credit, so it cuts itself off; a top-up restores it
+        meterlab("credit", url, "prepayment", "--as", SUPPLIER, *where)
+        assert json.loads((tmp_path / "meter" / "gpio.json").read_text()) == {"supply_relay": 0}
+        assert "SUPPLY CUT: no credit" in meterlab("read", url, "--as", SUPPLIER, *where, "--months", "0").stdout
+        assert "topped up by 2000.00 p" in meterlab("credit", url, "top-up", "--pence", "2000", "--as", SUPPLIER,
+                                                    *where).stdout
+        assert json.loads((tmp_path / "meter" / "gpio.json").read_text()) == {"supply_relay": 1}
+        topped = meterlab("read", url, "--as", SUPPLIER, *where, "--months", "0").stdout
+        assert "payment           prepayment" in topped and "CUT" not in topped
+        not_low = meterlab("credit", url, "emergency", "--as", SUPPLIER, *where, ok=False)
+        assert not_low.returncode == 1 and "emergency credit is not available" in not_low.stderr
+        meterlab("credit", url, "credit", "--as", SUPPLIER, *where)
+        assert "payment           credit" in meterlab("read", url, "--as", SUPPLIER, *where, "--months", "0").stdout
+
         # the network operator: unknown to the meter until the DCC's recovery party anchors it; then it
         # reads energy (not the account), and its tariff stops at the DCC
         assert "no trust anchor" in meterlab("read", url, "--as", DNO, *where, ok=False).stderr

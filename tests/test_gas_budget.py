@@ -104,3 +104,17 @@ def test_a_critical_flood_stops_at_the_thresholds_and_the_reserve(site):
     report = project(PowerProfile.of("esp32-devkitc"), LI_SOCL2_D_19AH, dcc.detector.thresholds)
     assert report["days"]["worst_thresholds_allow"]["uj_a_day"] >= energy.spent
     assert report["days"]["worst_thresholds_allow"]["production_years"] >= 15
+
+
+def test_what_a_wake_may_hear_is_the_firmwares_bound_and_fits_its_frames():
+    import re
+    from pathlib import Path
+
+    from meterfw import han
+    from meterlab.power.gas_day import MAX_HEARD_A_WAKE
+
+    source = (Path(__file__).parent.parent / "firmware" / "gas_io.py").read_text()
+    assert int(re.search(r"_MAX_HEARD_A_WAKE = const\(([\d_]+)\)", source).group(1)) == MAX_HEARD_A_WAKE
+    # a full wake's frames fit under it: QUEUED_PER_WAKE + 1 of the largest, each in full fragments
+    largest = len(han.fragments(1, bytes(1 + 4 + 2047))) * han.LINK_MAX_FRAME
+    assert (gsme.QUEUED_PER_WAKE + 1) * largest <= MAX_HEARD_A_WAKE

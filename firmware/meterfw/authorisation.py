@@ -15,7 +15,12 @@ meter could not afford to spend on it.
 
 Message codes are GBCS's, checked against the DCC's RTDS 4.5.0 (originator role and signed or not):
 
+    0x0007 CS01a   Apply Prepayment Top Up to an ESME                    supplier; MAC only (adding
+                   credit harms no one; the counter stops a replay)
     0x0019 ECS01a  Update Import Tariff (Primary Element)                supplier, signed
+    0x001A ECS02   Set ESME Payment Mode to Credit                       supplier, signed
+    0x001B ECS03   Set ESME Payment Mode to Prepayment                   supplier, signed
+    0x0020 ECS09   Activate Emergency Credit Remotely on ESME            supplier, signed
     0x0027 ECS17b  Read ESME Energy Registers (Import Energy)            supplier, network operator, a
                    third party ("other", only with the consumer's consent: meterfw.consent); MAC only;
                    response sensitive (consumption)
@@ -61,7 +66,11 @@ SENSITIVE = const(2)
 NAME = const(3)
 DEVICES = const(4)
 
+TOP_UP = const(0x0007)
 TARIFF = const(0x0019)
+CREDIT_MODE = const(0x001A)
+PREPAYMENT_MODE = const(0x001B)
+EMERGENCY_CREDIT = const(0x0020)
 READ_IMPORT_REGISTERS = const(0x0027)
 SUPPLY_CONNECT = const(0x004F)
 SUPPLY_DISCONNECT = const(0x0050)
@@ -88,7 +97,11 @@ _ALL = ("esme", "gsme", "chf")  # credential commands: every device holds anchor
 
 # THE table. Keep it the only place that says who may do what.
 _TABLE = {
+    TOP_UP: (_S, False, False, "CS01a apply prepayment top up", _E),
     TARIFF: (_S, True, False, "ECS01a update import tariff", _E),
+    CREDIT_MODE: (_S, True, False, "ECS02 set payment mode to credit", _E),
+    PREPAYMENT_MODE: (_S, True, False, "ECS03 set payment mode to prepayment", _E),
+    EMERGENCY_CREDIT: (_S, True, False, "ECS09 activate emergency credit", _E),
     READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.OTHER), False, True,
                             "ECS17b read import energy registers", _E),
     READ_GAS_REGISTER: ((roles.SUPPLIER, roles.OTHER), False, True, "GCS13a read GSME consumption register", _G),

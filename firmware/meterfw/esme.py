@@ -1,6 +1,6 @@
 """The electricity meter (ESME): what it measures and keeps, and what each accepted command does to it
 (design.md, "Devices"; GBCS ECS01a tariff, ECS17b read, ECS42/43 supply connect/disconnect, ECS04b reset
-balance). Sans-I/O: storage, the clock and the load switch are passed in; the board's loop feeds it the
+balance, and prepayment: CS01a top up, ECS02/ECS03 payment mode, ECS09 emergency credit). Sans-I/O: storage, the clock and the load switch are passed in; the board's loop feeds it the
 energy its metrology measured.
 
     meter = ElectricityMeter(storage, switch, clock)   # switch(closed) drives the load relay
@@ -23,9 +23,21 @@ Payloads (after the status byte the endpoint's executor returns; all big endian)
        kind 0        import register (4, Wh) || n (1) || n rate registers (4 each, Wh) || days (2) ||
                      days x daily total (3, Wh; oldest first, today last; FFFFFF: no record)
                      || the supplier's part, only to the supplier: supply (1: 1 connected)
-                     || balance (4, thousandths of a penny, + 2^31) || the tariff as ECS01a above
+                     || balance (4, thousandths of a penny, + 2^31) || payment (1: bit 0 prepayment,
+                     bit 1 emergency credit active, bit 2 cut for credit) || the tariff as ECS01a above
        kind 1        day (4, days since 1970) || 48 x half-hour (4, Wh; FFFFFFFF: no record)
     ECS42, ECS43, ECS04b   no payload; the answer is the status byte alone
+    CS01a top up     amount (4, thousandths of a penny, 1 to TOP_UP_MAX)
+    ECS02, ECS03, ECS09    no payload; ECS09's status is 1 when emergency credit is not available (not
+                     in prepayment, already active, or the credit not below EMERGENCY_CREDIT)
+
+Prepayment. In prepayment mode the balance is the consumer's credit. When it falls to zero (or, with
+emergency credit active, to minus EMERGENCY_CREDIT) the meter opens the load switch itself: a cut for
+credit. A top-up adds to the balance; emergency credit (ECS09) is available once the credit is below
+EMERGENCY_CREDIT, and a top-up that brings the balance above zero ends it. A cut for credit ends when
+the credit allows again (after a top-up, emergency credit or a change to credit mode), and the switch
+closes. (A GB meter arms the supply and waits for the consumer's button; a dev board has no such button,
+so meterlab closes it.) A supplier's own disconnect (ECS43) is not a cut for credit: only ECS42 ends it.
 
 Consumption reaches only those the table and the consent allow, and the supplier's part (balance,
 supply, tariff) only the supplier (property 4): a network operator or a third party reads energy, not
@@ -36,6 +48,8 @@ What it keeps, each record written like meterfw.store's (write NAME.new, read ba
     meter.0      supply (1) || import (8, mWh) || 8 rate registers (8 each, mWh) || balance (8, + 2^63)
                  || open interval (4, half-hours since 1970) || carry (2, mWh) || today (48 x 4, Wh)
                  || open interval's energy (4, mWh) || cost below a thousandth of a penny (4)
+                 || payment (1, as in a read's answer; a record without it, written before prepayment
+                 was modelled, is a credit meter's)
     meter.1      the tariff, as ECS01a's payload
     day.<slot>   a past day's profile: day (4) || 48 x 4 Wh, in slot day % DAYS_KEPT
 
@@ -67,13 +81,19 @@ DAYS_KEPT = const(400)  # more than the 397 days 13 months can span
 PRICE_MAX = const(10_000_000)  # thousandths of a penny per kWh: 100 pounds a kWh is surely a typo
 NO_DAY_VALUE = const(0xFFFFFF)
 NO_RECORD = 0xFFFFFFFF  # not const(): larger than a MicroPython small int
+EMERGENCY_CREDIT = const(500_000)  # thousandths of a penny: 5 pounds
+TOP_UP_MAX = const(100_000_000)  # 1,000 pounds in one top-up
+PREPAYMENT = const(1)
+EMERGENCY_ACTIVE = const(2)
+CUT_FOR_CREDIT = const(4)
 
 KIND_REGISTERS = const(0)
 KIND_DAY = const(1)
 
 _STATE = const(0)
 _TARIFF = const(1)
-_STATE_SIZE = const(1 + 8 + RATES * 8 + 8 + 4 + 2 + INTERVALS * 4 + 8)
+_OLD_STATE_SIZE = const(1 + 8 + RATES * 8 + 8 + 4 + 2 + INTERVALS * 4 + 8)
+_STATE_SIZE = const(_OLD_STATE_SIZE + 1)
 _DAY_SIZE = const(4 + INTERVALS * 4)
 _BALANCE_BIAS = 1 << 63
 _ANSWER_BIAS = 1 << 31
@@ -146,7 +166,10 @@ class ElectricityMeter:
             self._tariff = parse_tariff(self._read("meter.1", FORMAT_METER, _TARIFF, None) or _DEFAULT_TARIFF)
         except ValueError:
             raise store.StoreCorrupt("meter.1: not a tariff")
-        state = self._read("meter.0", FORMAT_METER, _STATE, _STATE_SIZE)
+        data = storage.read("meter.0")
+        old = data is not None and len(data) == _OLD_STATE_SIZE + _RECORD_OVERHEAD
+        state = self._read("meter.0", FORMAT_METER, _STATE, _OLD_STATE_SIZE if old else _STATE_SIZE)
+        self.payment = 0 if old or state is None else state[_OLD_STATE_SIZE]
         if state is None:
             self.supply = True
             self.import_mwh = 0
@@ -203,6 +226,7 @@ class ElectricityMeter:
             parts.append(value.to_bytes(4, "big"))
         parts.append(self._open_mwh.to_bytes(4, "big"))
         parts.append(self._cost_remainder.to_bytes(4, "big"))
+        parts.append(bytes((self.payment,)))
         self._write("meter.0", FORMAT_METER, _STATE, b"".join(parts))
         self._dirty = False
 
@@ -253,9 +277,33 @@ class ElectricityMeter:
             self.balance -= self._cost_remainder // 1_000_000
             self._cost_remainder %= 1_000_000
             self._dirty = True
+            if self.payment & PREPAYMENT and self.balance <= self._floor():
+                self._set_supply(False, CUT_FOR_CREDIT)  # the credit is spent: the meter opens the switch
         now = self._clock() // INTERVAL_S
         if now > self._interval:  # a clock set backwards keeps the open interval: the past is not rewritten
             self._close(now)
+
+    def _floor(self):
+        # the balance at which a prepayment meter cuts the supply
+        return -EMERGENCY_CREDIT if self.payment & EMERGENCY_ACTIVE else 0
+
+    def _set_supply(self, closed, cut=0):
+        self.supply = closed
+        self.payment = self.payment & ~CUT_FOR_CREDIT | cut
+        self._save()  # state first: the relay follows it, now or at the next boot
+        self._switch(closed)
+
+    def _credit_changed(self):
+        # after a top-up, emergency credit or a change of mode: end a cut for credit the credit now allows
+        if self.payment & EMERGENCY_ACTIVE and self.balance > 0:
+            self.payment &= ~EMERGENCY_ACTIVE  # topped up past zero: emergency credit is repaid
+        allowed = not self.payment & PREPAYMENT or self.balance > self._floor()
+        if self.payment & CUT_FOR_CREDIT and allowed:
+            self._set_supply(True)
+        elif self.payment & PREPAYMENT and not allowed and self.supply:
+            self._set_supply(False, CUT_FOR_CREDIT)
+        else:
+            self._save()
 
     def _close(self, interval):
         day = self._interval // INTERVALS
@@ -301,6 +349,11 @@ class ElectricityMeter:
             if back >= window_days(self._clock() // DAY_S, months):
                 return pipeline.REJECT_BAD_PAYLOAD, None  # further back than the months it asked for
             return pipeline.ACCEPT, (months, back)
+        if code == authorisation.TOP_UP:
+            amount = int.from_bytes(payload, "big") if len(payload) == 4 else 0
+            if not 0 < amount <= TOP_UP_MAX:
+                return pipeline.REJECT_BAD_PAYLOAD, None
+            return pipeline.ACCEPT, amount
         if payload:
             return pipeline.REJECT_BAD_PAYLOAD, None
         return pipeline.ACCEPT, None
@@ -318,11 +371,21 @@ class ElectricityMeter:
         elif code == authorisation.RESET_BALANCE:
             self.balance = 0
             self._cost_remainder = 0
-            self._save()
+            self._credit_changed()
+        elif code == authorisation.TOP_UP:
+            self.balance += decision.plan
+            self._credit_changed()
+        elif code in (authorisation.CREDIT_MODE, authorisation.PREPAYMENT_MODE):
+            self.payment = self.payment | PREPAYMENT if code == authorisation.PREPAYMENT_MODE else self.payment & ~(
+                PREPAYMENT | EMERGENCY_ACTIVE)
+            self._credit_changed()
+        elif code == authorisation.EMERGENCY_CREDIT:
+            if not self.payment & PREPAYMENT or self.payment & EMERGENCY_ACTIVE or self.balance >= EMERGENCY_CREDIT:
+                return b"\x01"  # not available: the meter is not low on prepaid credit
+            self.payment |= EMERGENCY_ACTIVE
+            self._credit_changed()
         else:
-            self.supply = code == authorisation.SUPPLY_CONNECT
-            self._save()  # state first: the relay follows it, now or at the next boot
-            self._switch(self.supply)
+            self._set_supply(code == authorisation.SUPPLY_CONNECT)
         return b"\x00"
 
     def tariff_payload(self):
@@ -350,5 +413,6 @@ class ElectricityMeter:
         if decision.role == roles.SUPPLIER:
             parts.append(b"\x01" if self.supply else b"\x00")
             parts.append(max(0, min(self.balance + _ANSWER_BIAS, 0xFFFFFFFF)).to_bytes(4, "big"))
+            parts.append(bytes((self.payment,)))
             parts.append(self.tariff_payload())
         return b"".join(parts)

@@ -12,6 +12,13 @@ def tariff(blocks):
     return payload
 
 
+def top_up(amount):
+    """CS01a payload: amount in thousandths of a penny (1 to esme.TOP_UP_MAX)."""
+    if not 0 < amount <= esme.TOP_UP_MAX:
+        raise ValueError("a top-up is 1 to %d thousandths of a penny" % esme.TOP_UP_MAX)
+    return amount.to_bytes(4, "big")
+
+
 def read(months=0, days_back=None):
     """ECS17b payload: registers only (months 0), with months of daily totals, or one day's profile."""
     if not 0 <= months <= esme.MAX_MONTHS:
@@ -26,7 +33,8 @@ def read(months=0, days_back=None):
 class Reading:
     """A decoded ECS17b answer. kind: esme.KIND_REGISTERS or KIND_DAY; time: the meter's clock.
     Registers: import_wh, rates (Wh each), days (daily totals, oldest first, None where no record), and for
-    the supplier only: supply (True connected), balance (thousandths of a penny), tariff (blocks), else None.
+    the supplier only: supply (True connected), balance (thousandths of a penny), prepayment, emergency
+    (emergency credit active), cut_for_credit, tariff (blocks), else None.
     A day: day (days since 1970) and profile (48 half-hour Wh, None where no record)."""
 
     def __init__(self, kind, time):
@@ -34,6 +42,7 @@ class Reading:
         self.time = time
         self.import_wh = self.rates = self.days = None
         self.supply = self.balance = self.tariff = None
+        self.prepayment = self.emergency = self.cut_for_credit = None
         self.day = self.profile = None
 
 
@@ -67,9 +76,13 @@ def parse_read(payload):
     offset += 3 * count
     if offset == len(payload):
         return reading
-    if len(payload) < offset + 6:
+    if len(payload) < offset + 7:
         raise ValueError("read answer truncated in the supplier's part")
     reading.supply = payload[offset] == 1
     reading.balance = int.from_bytes(payload[offset + 1:offset + 5], "big") - (1 << 31)
-    reading.tariff = esme.parse_tariff(payload[offset + 5:])
+    payment = payload[offset + 5]
+    reading.prepayment = bool(payment & esme.PREPAYMENT)
+    reading.emergency = bool(payment & esme.EMERGENCY_ACTIVE)
+    reading.cut_for_credit = bool(payment & esme.CUT_FOR_CREDIT)
+    reading.tariff = esme.parse_tariff(payload[offset + 6:])
     return reading

@@ -372,6 +372,15 @@ def cmd_read(args):
     if reading.supply is not None:  # the supplier's part
         print(f"  supply            {'connected' if reading.supply else 'DISCONNECTED'}")
         print(f"  balance           {_pence(reading.balance)}")
+        if reading.prepayment:
+            state = ["prepayment"]
+            if reading.emergency:
+                state.append("emergency credit active")
+            if reading.cut_for_credit:
+                state.append("SUPPLY CUT: no credit")
+            print(f"  payment           {', '.join(state)}")
+        else:
+            print("  payment           credit")
         print("  tariff            " + ", ".join(f"from {start // 2:02d}:{start % 2 * 30:02d} {_pence(price)}/kWh"
                                                for start, price in reading.tariff))
     if reading.days:
@@ -424,6 +433,30 @@ def cmd_supply(args):
     device, _ = _send(args, code, b"")
     print(f"meter {device['eui64'].hex()}: supply {'connected' if args.state == 'on' else 'disconnected'}; "
           "the meter's signed answer verified")
+    return 0
+
+
+def cmd_credit(args):
+    from meterfw import authorisation, esme_host
+
+    if args.action == "top-up":
+        if args.pence is None:
+            raise CommandError("top-up: give --pence, the amount to add")
+        try:
+            payload = esme_host.top_up(round(args.pence * 1000))
+        except ValueError as error:
+            raise CommandError(f"top-up: {error}") from None
+        code, done = authorisation.TOP_UP, f"topped up by {args.pence:.2f} p"
+    else:
+        payload = b""
+        code, done = {"prepayment": (authorisation.PREPAYMENT_MODE, "now a prepayment meter"),
+                      "credit": (authorisation.CREDIT_MODE, "now a credit meter"),
+                      "emergency": (authorisation.EMERGENCY_CREDIT, "emergency credit active")}[args.action]
+    device, content = _send(args, code, payload)
+    if content[:1] != b"\x00":
+        raise CommandError(f"{args.url}: emergency credit is not available (the meter is not in prepayment, has it "
+                           "active already, or its credit is not low)")
+    print(f"meter {device['eui64'].hex()}: {done}; the meter's answer verified")
     return 0
 
 
@@ -764,6 +797,11 @@ def build_parser():
     supply = user_command("supply", "connect or disconnect a meter's supply through the DCC (a supplier; signed)",
                           cmd_supply)
     supply.add_argument("state", choices=("on", "off"))
+    credit = user_command("credit", "prepayment through the DCC (a supplier): top up (CS01a, MAC'd), set the payment "
+                          "mode (ECS03 prepayment, ECS02 credit) or activate emergency credit (ECS09; signed)",
+                          cmd_credit)
+    credit.add_argument("action", choices=("top-up", "prepayment", "credit", "emergency"))
+    credit.add_argument("--pence", type=float, help="top-up: the amount in pence (to a thousandth)")
 
     gas = commands.add_parser("gas", help="a gas meter's register and valve, through the DCC")
     gas_commands = gas.add_subparsers(dest="gas_command", required=True, metavar="COMMAND")

@@ -232,3 +232,75 @@ def test_a_lazy_meter_is_on_flash_between_uses():
     assert order(meter, S, TARIFF, b"\x01") == (pipeline.REJECT_BAD_PAYLOAD, None) and not meter.loaded
     assert order(meter, S, DISCONNECT)[0] == pipeline.ACCEPT and relay.positions[-1] is False
     assert not meter.loaded and not esme.ElectricityMeter(storage, Relay(), clock).supply
+
+
+def test_prepayment_cuts_at_zero_credit_and_a_top_up_or_emergency_credit_restores_it():
+    TOP_UP, PREPAY, CREDIT, EMERGENCY = (authorisation.TOP_UP, authorisation.PREPAYMENT_MODE,
+                                         authorisation.CREDIT_MODE, authorisation.EMERGENCY_CREDIT)
+    clock = Clock(MIDNIGHT)
+    m, relay, storage = meter(clock=clock)
+    assert order(m, S, PREPAY) == (pipeline.ACCEPT, b"\x00")
+    # no credit at all: the meter cut the supply as soon as it knew it was a prepayment meter with none
+    assert not m.supply and relay.positions[-1] is False and reading(m).cut_for_credit
+    assert order(m, S, TOP_UP, esme_host.top_up(100_000)) == (pipeline.ACCEPT, b"\x00")  # 1 pound
+    r = reading(m)
+    assert r.supply and r.prepayment and not r.cut_for_credit and r.balance == 100_000 and relay.positions[-1]
+    run_hours(m, clock, 1, 2000)  # 2 kWh at 25 p would cost 50 p; the pound lasts, 50 p are left
+    assert m.supply and m.balance == 50_000
+    run_hours(m, clock, 2, 2000)  # the credit runs out within the first hour: cut, and nothing more booked
+    r = reading(m)
+    assert not r.supply and r.cut_for_credit and r.balance <= 0 and relay.positions[-1] is False
+    booked = m.import_mwh
+    run_hours(m, clock, 1, 2000)
+    assert m.import_mwh == booked
+    # emergency credit: 5 pounds below zero, once, while the credit is low
+    assert order(m, S, EMERGENCY) == (pipeline.ACCEPT, b"\x00")
+    r = reading(m)
+    assert r.supply and r.emergency and not r.cut_for_credit
+    assert order(m, S, EMERGENCY) == (pipeline.ACCEPT, b"\x01")  # already active: not available
+    run_hours(m, clock, 10, 2000)  # 5 kWh at 25 p: the emergency credit runs out too
+    assert not m.supply and m.balance <= -esme.EMERGENCY_CREDIT and reading(m).cut_for_credit
+    # a top-up that clears the debt ends the emergency and the cut; a restart keeps every part of it
+    owed = -m.balance
+    assert order(m, S, TOP_UP, esme_host.top_up(owed + 200_000))[0] == pipeline.ACCEPT
+    r = reading(m)
+    assert r.supply and not r.emergency and not r.cut_for_credit and r.balance == 200_000
+    again, again_relay, _ = meter(storage, clock)
+    assert again.payment == esme.PREPAYMENT and again_relay.positions == [True]
+    # credit mode never cuts: the balance goes into debt
+    assert order(again, S, CREDIT) == (pipeline.ACCEPT, b"\x00")
+    run_hours(again, clock, 5, 2000)
+    assert again.supply and again.balance < 0 and not reading(again).prepayment
+    assert order(again, S, EMERGENCY) == (pipeline.ACCEPT, b"\x01")  # only a prepayment meter has it
+    # a supplier's disconnect is not a cut for credit: a top-up does not undo it
+    assert order(again, S, PREPAY)[0] == pipeline.ACCEPT and order(again, S, TOP_UP, esme_host.top_up(10_000_000))[0] == 0
+    assert order(again, S, DISCONNECT)[0] == pipeline.ACCEPT
+    assert order(again, S, TOP_UP, esme_host.top_up(1000))[0] == pipeline.ACCEPT and not again.supply
+
+
+def test_top_ups_are_checked_and_only_a_supplier_sends_prepayment_commands():
+    m, _, storage = meter()
+    for bad in (b"", b"\x00\x00\x00\x00", (esme.TOP_UP_MAX + 1).to_bytes(4, "big"), b"\x00\x00\x01"):
+        assert order(m, S, authorisation.TOP_UP, bad) == (pipeline.REJECT_BAD_PAYLOAD, None)
+    assert order(m, S, authorisation.PREPAYMENT_MODE, b"\x01") == (pipeline.REJECT_BAD_PAYLOAD, None)
+    assert storage.names() == []  # refused payloads change nothing
+    raised(ValueError, esme_host.top_up, 0)
+    for code in (authorisation.TOP_UP, authorisation.PREPAYMENT_MODE, authorisation.CREDIT_MODE,
+                 authorisation.EMERGENCY_CREDIT):
+        assert authorisation.allowed(S, code) and not authorisation.allowed(NO, code)
+        assert not authorisation.allowed(OTHER, code) and authorisation.runs("esme", code)
+        assert not authorisation.runs("gsme", code)
+    assert not authorisation.needs_signature(authorisation.TOP_UP)  # MAC only, as RTDS has it
+    assert authorisation.needs_signature(authorisation.EMERGENCY_CREDIT)
+
+
+def test_a_state_written_before_prepayment_loads_as_a_credit_meter():
+    clock = Clock(MIDNIGHT)
+    m, _, storage = meter(clock=clock)
+    run_hours(m, clock, 1, 1000)
+    m.flush()
+    data = storage.files["meter.0"]
+    sequence, payload = store._decode("meter.0", data, esme.FORMAT_METER, 0, len(data) - 10)
+    storage.files["meter.0"] = store._encode(esme.FORMAT_METER, 0, sequence, payload[:-1])  # the old size
+    old, relay, _ = meter(storage, clock)
+    assert old.payment == 0 and old.import_mwh == m.import_mwh and relay.positions == [True]
