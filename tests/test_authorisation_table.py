@@ -55,3 +55,10 @@ def test_every_role_may_send_something_or_nothing_as_the_table_says():
 def test_the_committed_docs_are_the_table():
     assert docs.AUTHORISATION_DOC.read_text() == docs.authorisation_markdown(), (
         "docs/authorisation.md is stale: run `python -m meterlab.docs`")
+
+
+def test_every_command_of_the_table_has_a_name_for_the_docs_and_no_more():
+    from meterfw import authorisation_names
+
+    assert sorted(authorisation_names.NAMES) == sorted(code for code in CODES if code != UNIMPLEMENTED_CODE)
+    assert all(name.split()[0][:2] in ("CS", "EC", "GC") for name in authorisation_names.NAMES.values())

@@ -1,8 +1,10 @@
 """Who may send which command: the one authorisation table of the firmware (design.md, "Roles, trust
 anchors, authorisation"). Sans-I/O, no state.
 
-    message code -> (roles allowed to originate it, needs a signature, response is sensitive, name,
+    message code -> (roles allowed to originate it, needs a signature, response is sensitive,
                      the device types that run it)
+
+(The commands' names are in meterfw.authorisation_names, for the docs: a board never loads them.)
 
 Every command reaches a device MAC'd by the DCC's access control broker (property 1), so the MAC is not
 a column: it is always required (meterfw.pipeline checks it first). "Needs a signature" means the
@@ -63,8 +65,7 @@ from meterfw import roles
 ROLES = const(0)
 SIGNED = const(1)
 SENSITIVE = const(2)
-NAME = const(3)
-DEVICES = const(4)
+DEVICES = const(3)
 
 TOP_UP = const(0x0007)
 TARIFF = const(0x0019)
@@ -97,34 +98,29 @@ _ALL = ("esme", "gsme", "chf")  # credential commands: every device holds anchor
 
 # THE table. Keep it the only place that says who may do what.
 _TABLE = {
-    TOP_UP: (_S, False, False, "CS01a apply prepayment top up", _E),
-    TARIFF: (_S, True, False, "ECS01a update import tariff", _E),
-    CREDIT_MODE: (_S, True, False, "ECS02 set payment mode to credit", _E),
-    PREPAYMENT_MODE: (_S, True, False, "ECS03 set payment mode to prepayment", _E),
-    EMERGENCY_CREDIT: (_S, True, False, "ECS09 activate emergency credit", _E),
-    READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.OTHER), False, True,
-                            "ECS17b read import energy registers", _E),
-    READ_GAS_REGISTER: ((roles.SUPPLIER, roles.OTHER), False, True, "GCS13a read GSME consumption register", _G),
-    SUPPLY_CONNECT: (_S, True, False, "ECS42 supply connect (close load switch)", _E),
-    SUPPLY_DISCONNECT: (_S, True, False, "ECS43 supply disconnect (open load switch)", _E),
-    VALVE_CLOSE: (_S, True, False, "GCS32 close gas valve", _G),
-    READ_GPF: (_S, False, True, "GCS61 read gas consumption from the GPF's mirror", _H),
-    RESET_BALANCE: (_S, True, False, "ECS04b reset meter balance", _E),
-    CREDENTIALS_SUPPLIER_BY_SUPPLIER: (_S, True, False, "CS02b credentials supplierBySupplier", _ALL),
-    CREDENTIALS_NO_BY_NO: ((roles.NETWORK_OPERATOR,), True, False, "CS02b credentials networkOperatorByNetworkOperator",
-                           _ALL),
-    CREDENTIALS_WAN_BY_WAN: ((roles.WAN_PROVIDER,), True, False, "CS02b credentials WANProviderByWANProvider", _ALL),
-    CREDENTIALS_TRANSCOS_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials transCoSByTransCoS",
-                                       _ALL),
-    CREDENTIALS_SUPPLIER_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, "CS02b credentials supplierByTransCoS",
-                                       _ALL),
-    CREDENTIALS_ANY_BY_RECOVERY: ((roles.RECOVERY,), True, False,
-                                  "CS02b credentials anyExceptAbnormalRootByRecovery", _ALL),
+    TOP_UP: (_S, False, False, _E),
+    TARIFF: (_S, True, False, _E),
+    CREDIT_MODE: (_S, True, False, _E),
+    PREPAYMENT_MODE: (_S, True, False, _E),
+    EMERGENCY_CREDIT: (_S, True, False, _E),
+    READ_IMPORT_REGISTERS: ((roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.OTHER), False, True, _E),
+    READ_GAS_REGISTER: ((roles.SUPPLIER, roles.OTHER), False, True, _G),
+    SUPPLY_CONNECT: (_S, True, False, _E),
+    SUPPLY_DISCONNECT: (_S, True, False, _E),
+    VALVE_CLOSE: (_S, True, False, _G),
+    READ_GPF: (_S, False, True, _H),
+    RESET_BALANCE: (_S, True, False, _E),
+    CREDENTIALS_SUPPLIER_BY_SUPPLIER: (_S, True, False, _ALL),
+    CREDENTIALS_NO_BY_NO: ((roles.NETWORK_OPERATOR,), True, False, _ALL),
+    CREDENTIALS_WAN_BY_WAN: ((roles.WAN_PROVIDER,), True, False, _ALL),
+    CREDENTIALS_TRANSCOS_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, _ALL),
+    CREDENTIALS_SUPPLIER_BY_TRANSCOS: ((roles.TRANSITIONAL_COS,), True, False, _ALL),
+    CREDENTIALS_ANY_BY_RECOVERY: ((roles.RECOVERY,), True, False, _ALL),
 }
 
 
 def rule(message_code):
-    """(roles, signed, sensitive, name, device types) for message_code, or None if no role may send it."""
+    """(roles, signed, sensitive, device types) for message_code, or None if no role may send it."""
     return _TABLE.get(message_code)
 
 
@@ -155,9 +151,11 @@ def runs(device_type, message_code):
 
 def rows():
     """The table for the docs: a list of (code, name, role names, signed, sensitive, device types), by code."""
+    from meterfw.authorisation_names import NAMES
+
     out = []
     for code in sorted(_TABLE):
         entry = _TABLE[code]
-        out.append((code, entry[NAME], tuple(roles.NAMES[r] for r in entry[ROLES]), entry[SIGNED],
+        out.append((code, NAMES[code], tuple(roles.NAMES[r] for r in entry[ROLES]), entry[SIGNED],
                     entry[SENSITIVE], entry[DEVICES]))
     return out
