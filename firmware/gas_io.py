@@ -7,21 +7,16 @@
 import asyncio
 
 import hal
-from micropython import const
 from boardconfig import read_config, write_config
 from meterfw import link
 
 _LISTEN_S = 2  # how long an awake gas meter listens for its hub's answer before it sleeps again
-# Bytes a wake may hear: its queued frames (the largest GBCS frames, in fragments) and the one after. Past
-# it the radio goes off until the next wake, so a neighbour's flood of frames costs a bounded share of the
-# day (meterlab.power.gas_day's worst day counts exactly this much).
-_MAX_HEARD_A_WAKE = const(11_500)
-_RADIO_RX = "radio_rx_byte"  # meterfw.ledger's operation
+
 
 _gpf = None  # the hub's GasProxy, once commissioned
 _inbox = None  # (hub address, asyncio.Event, [messages]) while the gas meter is awake and polling
 _ledger = None  # the gas meter's energy ledger, which pays for what its radio hears
-_heard = 0  # bytes heard this wake
+_radio = None  # the wake's meterfw.gsme_poll.WakeRadio: what it may still hear
 
 
 def han_peer():
@@ -120,14 +115,9 @@ async def answer_poll(radio, meter, message, han_send):
 
 
 def hears(frame):
-    """True if the gas meter's radio is on (it is awake and polling, and has not heard its wake's share);
-    the ledger pays for the frame."""
-    global _heard
-    if _inbox is None or _heard + len(frame) > _MAX_HEARD_A_WAKE:
-        return False
-    _heard += len(frame)
-    _ledger.charge(_RADIO_RX, len(frame))
-    return True
+    """True if the gas meter's radio is on: it is awake and polling, and its wake may still hear this
+    (meterfw.gsme_poll.WakeRadio, which books it in the ledger)."""
+    return _inbox is not None and _radio.hear(len(frame))
 
 
 def from_hub(sender, message):
@@ -163,10 +153,10 @@ async def schedule(radio, meter, measure, core, han_send):
 
 async def _wake(radio, hub, meter, handle, han_send):
     # one poll cycle with the hub; its own coroutine, so nothing of it stays referenced while asleep
-    global _inbox, _heard
-    from meterfw.gsme_poll import PollCycle
+    global _inbox, _radio
+    from meterfw.gsme_poll import PollCycle, WakeRadio
 
-    _heard = 0
+    _radio = WakeRadio(_ledger)
     cycle = PollCycle(meter, handle)
     message = cycle.start()
     _inbox = (hub, asyncio.Event(), [])
@@ -182,3 +172,4 @@ async def _wake(radio, hub, meter, handle, han_send):
             message = cycle.answer(_inbox[2].pop(0))
     finally:
         _inbox = None
+        _radio = None

@@ -106,15 +106,11 @@ def test_a_critical_flood_stops_at_the_thresholds_and_the_reserve(site):
     assert report["days"]["worst_thresholds_allow"]["production_years"] >= 15
 
 
-def test_what_a_wake_may_hear_is_the_firmwares_bound_and_fits_its_frames():
-    import re
-    from pathlib import Path
+def test_a_wakes_share_of_the_air_fits_its_frames():
+    from meterfw import gsme_poll, han
 
-    from meterfw import han
-    from meterlab.power.gas_day import MAX_HEARD_A_WAKE
-
-    source = (Path(__file__).parent.parent / "firmware" / "gas_io.py").read_text()
-    assert int(re.search(r"_MAX_HEARD_A_WAKE = const\(([\d_]+)\)", source).group(1)) == MAX_HEARD_A_WAKE
-    # a full wake's frames fit under it: QUEUED_PER_WAKE + 1 of the largest, each in full fragments
+    # the hub's first answer, paid whatever the day has left, fits the largest QUEUED message; a full
+    # wake's frames fit its share: QUEUED_PER_WAKE + 1 of the largest, each in full fragments
     largest = len(han.fragments(1, bytes(1 + 4 + 2047))) * han.LINK_MAX_FRAME
-    assert (gsme.QUEUED_PER_WAKE + 1) * largest <= MAX_HEARD_A_WAKE
+    assert largest <= gsme_poll.FIRST_ANSWER_BYTES
+    assert (gsme.QUEUED_PER_WAKE + 1) * largest <= gsme_poll.MAX_HEARD_A_WAKE

@@ -13,7 +13,45 @@ frame handed again is refused as the replay it is, and the DCC sees that refusal
 """
 import hashlib
 
-from meterfw import gsme, han_poll, store
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+from meterfw import gsme, han_poll, ledger, store
+
+# What one wake may hear (meterfw.han's frames, 250 bytes at most): first the hub's answer to its poll,
+# whatever the day has left, since a queued valve close must still arrive; then only what the day's
+# non-critical allowance can pay; and never more than its queued frames (the largest GBCS frames) and the
+# one after. Past either, the radio is off until the next wake.
+FIRST_ANSWER_BYTES = const(2250)  # one message of 9 full fragments: the largest QUEUED
+MAX_HEARD_A_WAKE = const(11_500)
+
+
+class WakeRadio:
+    """The wake's receiver: hear(n) books n bytes heard and says whether the radio is still on."""
+
+    def __init__(self, energy, first=FIRST_ANSWER_BYTES, most=MAX_HEARD_A_WAKE):
+        self._energy = energy
+        self._first = first
+        self._most = most
+        self.heard = 0
+        self.off = False  # off for the rest of the wake
+
+    def hear(self, count):
+        if self.off or self.heard + count > self._most:
+            self.off = True
+            return False
+        if self.heard + count <= self._first:
+            self._energy.charge(ledger.RADIO_RX_BYTE, count)  # the schedule's own: reserve and all
+        elif not self._energy.spend(ledger.RADIO_RX_BYTE, count):
+            self.off = True  # the rest would eat the reserve kept for critical work
+            return False
+        self.heard += count
+        return True
 
 
 def answer_queued(meter, ticket, frame, handle):

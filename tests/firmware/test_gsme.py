@@ -166,3 +166,24 @@ def test_a_wake_takes_at_most_its_limit_and_ignores_what_is_not_the_hubs_answer(
     assert gsme_poll.PollCycle(gas, endpoint.handle).answer(b"\x30junk") is None
     assert gsme_poll.PollCycle(gas, endpoint.handle).answer(han_poll.idle()) is None
     assert endpoint.pipeline.accepted == 1
+
+
+def test_a_wake_hears_its_answer_then_only_what_the_day_can_spare_and_never_more_than_its_share():
+    # the reserve (61,000 of 100,000 uJ) is kept for critical work: once the rest is spent, a wake still
+    # hears the hub's first answer (a queued valve close must arrive), and then its radio goes off
+    gas, _, _ = meter()
+    energy = gas.ledger
+    energy.charge(ledger.MAC_CHECK, 39)  # 39,000 uJ: the non-critical part is spent
+    radio = gsme_poll.WakeRadio(energy)
+    assert radio.hear(250) and radio.hear(250)  # the first answer's fragments, paid from the reserve
+    assert energy.spent == 39_000 + 500 * COSTS[ledger.RADIO_RX_BYTE]
+    assert radio.hear(gsme_poll.FIRST_ANSWER_BYTES - 500)
+    assert not radio.hear(10) and radio.off and not radio.hear(1)  # the rest would eat the reserve
+    # with the day's allowance to spare, a wake hears its share and no more, whatever is on the air
+    gas, _, _ = meter(allowance=10_000_000, reserve=61_000)
+    radio = gsme_poll.WakeRadio(gas.ledger)
+    heard = 0
+    while radio.hear(250):
+        heard += 250
+    assert heard == gsme_poll.MAX_HEARD_A_WAKE // 250 * 250 and radio.off
+    assert gas.ledger.spent == heard * COSTS[ledger.RADIO_RX_BYTE]

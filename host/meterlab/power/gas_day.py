@@ -14,6 +14,7 @@ may pay for at the day's allowance. What it cannot refuse is the radio: every fr
 heard before it can be judged, so the worst day adds those bytes to the allowance.
 """
 from meterfw import authorisation, gsme, han, ledger
+from meterfw.gsme_poll import MAX_HEARD_A_WAKE
 
 WAKES_A_DAY = 86400 // gsme.WAKE_INTERVAL_S
 _POLL_BYTES = han.HEADER + 1 + gsme.MIRROR_SIZE  # one fragment: POLL || mirror
@@ -21,7 +22,6 @@ _IDLE_BYTES = han.HEADER + 1
 _READ_FRAME = 120  # a GCS13a read as the DCC sends it (MAC'd, no signature)
 _READ_ANSWER = 140  # its MAC'd, encrypted answer
 _WORST_ANSWER = 300  # a signed answer to a critical command, with its DONE header and mirror
-MAX_HEARD_A_WAKE = 11_500  # firmware/gas_io.py's _MAX_HEARD_A_WAKE: what a wake may hear
 
 
 def _air(message_bytes):
@@ -65,7 +65,7 @@ def worst_day(costs, allowance, thresholds, loss=0.1):
     heard = frames + (WAKES_A_DAY if frames >= WAKES_A_DAY * gsme.QUEUED_PER_WAKE else 0)
     resend = 1 / (1 - loss)
     tx = (WAKES_A_DAY * _POLL_BYTES + frames * _air(_WORST_ANSWER)) * resend
-    # a wake hears at most gas_io's 11,500 bytes (a neighbour's frames included): its radio goes off then
+    # a wake hears at most gsme_poll's 11,500 bytes (a neighbour's frames included): its radio goes off then
     rx = WAKES_A_DAY * max(MAX_HEARD_A_WAKE, _IDLE_BYTES + heard / WAKES_A_DAY * _air(1 + 4 + 2047))
     return allowance + traffic_uj(costs, WAKES_A_DAY, tx, rx), frames
 
