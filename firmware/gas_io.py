@@ -19,13 +19,20 @@ _ledger = None  # the gas meter's energy ledger, which pays for what its radio h
 _radio = None  # the wake's meterfw.gsme_poll.WakeRadio: what it may still hear
 
 
+_peer = ()  # han_peer()'s answer, once config.json was read (() before: None means not paired)
+
+
 def han_peer():
-    # config.json's han_peer (HAN_PAIR): a gas meter's hub, or a hub's gas meter; None before pairing
-    peer = read_config().get("han_peer")
-    try:
-        return bytes.fromhex(peer) if peer else None
-    except ValueError:
-        return None
+    # config.json's han_peer (HAN_PAIR): a gas meter's hub, or a hub's gas meter; None before pairing.
+    # Read once: the hub asks on every frame it relays and every poll it hears; pairing updates it.
+    global _peer
+    if _peer == ():
+        text = read_config().get("han_peer")
+        try:
+            _peer = bytes.fromhex(text) if text else None
+        except ValueError:
+            _peer = None
+    return _peer
 
 
 def start_proxy(router):
@@ -58,12 +65,14 @@ def perform(action):
 
 
 def _perform(action):
+    global _peer
     from meterfw.device import ACTION_HAN_COLLECT, ACTION_HAN_GBCS, ACTION_HAN_PAIR
 
     if action[0] == ACTION_HAN_PAIR:
         if _gpf is not None and action[1] != han_peer():
             _gpf.forget()  # another gas meter: the old one's frames, answers and mirror are not its
         write_config("han_peer", action[1].hex())
+        _peer = action[1]
         return bytes((link.HAN_PAIRED,))
     paired = _gpf is not None and action[1] == han_peer()
     if action[0] == ACTION_HAN_GBCS:

@@ -98,7 +98,6 @@ _DAY_SIZE = const(4 + INTERVALS * 4)
 _BALANCE_BIAS = 1 << 63
 _ANSWER_BIAS = 1 << 31
 _DEFAULT_TARIFF = b"\x01\x00\x00\x00\x61\xa8"  # one rate, 25 p/kWh, until a supplier sets one
-_RECORD_OVERHEAD = const(10)  # a meterfw.store record's header (6) and CRC (4) around its payload
 
 
 
@@ -167,7 +166,7 @@ class ElectricityMeter:
         except ValueError:
             raise store.StoreCorrupt("meter.1: not a tariff")
         data = storage.read("meter.0")
-        old = data is not None and len(data) == _OLD_STATE_SIZE + _RECORD_OVERHEAD
+        old = data is not None and len(data) == _OLD_STATE_SIZE + store.RECORD_OVERHEAD
         state = self._read("meter.0", FORMAT_METER, _STATE, _OLD_STATE_SIZE if old else _STATE_SIZE)
         self.payment = 0 if old or state is None else state[_OLD_STATE_SIZE]
         if state is None:
@@ -200,10 +199,8 @@ class ElectricityMeter:
         data = self._storage.read(name)
         if data is None:
             return None
-        if size is None:  # the tariff: its length is its own, at least one block
-            size = len(data) - _RECORD_OVERHEAD
-            if size < 6:
-                raise store.StoreCorrupt(name + ": too short for a tariff")
+        if size is None and len(data) < store.RECORD_OVERHEAD + 6:  # the tariff: of its own length
+            raise store.StoreCorrupt(name + ": too short for a tariff")  # (at least one block)
         sequence, payload = store._decode(name, data, fmt, kind, size)
         if remember:
             self._sequence[name] = sequence

@@ -54,7 +54,6 @@ _KIND_TICKET = const(1)
 _KIND_MIRROR = const(2)
 _KIND_QUEUED = const(3)
 _KIND_RESULT = const(4)
-_OVERHEAD = const(10)  # a record's header and CRC (meterfw.store)
 
 
 class GpfError(ValueError):
@@ -91,11 +90,7 @@ class GasProxy:
         data = self._storage.read(name)
         if data is None:
             return None
-        if size is None:
-            size = len(data) - _OVERHEAD
-            if size < 1:
-                raise store.StoreCorrupt(name + ": too short")
-        return store._decode(name, data, _FORMAT, kind, size)[1]
+        return store._decode(name, data, _FORMAT, kind, size)[1]  # size None: the record's own
 
     def _write(self, name, kind, payload):
         store.commit(self._storage, name, store._encode(_FORMAT, kind, 0, payload))

@@ -66,8 +66,7 @@ def next_wake(now, interval=WAKE_INTERVAL_S):
 
 class GasMeter:
     def __init__(self, storage, valve, clock, energy):
-        self.storage = storage  # its flash folder, which meterfw.gsme_poll keeps its last answer in
-        self._storage = storage
+        self.storage = storage  # its flash folder (meterfw.gsme_poll keeps its last answer there too)
         self._valve = valve
         self._clock = clock
         self.ledger = energy
@@ -89,7 +88,7 @@ class GasMeter:
     def _save(self):
         sequence = (self._sequence + 1) & 0xFFFFFFFF
         payload = (b"\x01" if self.valve_open else b"\x00") + self.register.to_bytes(8, "big")
-        store.commit(self._storage, "gas.0", store._encode(FORMAT_GAS, 0, sequence, payload))
+        store.commit(self.storage, "gas.0", store._encode(FORMAT_GAS, 0, sequence, payload))
         self._sequence = sequence
         self._unsaved = 0
 

@@ -60,10 +60,12 @@ def answer_queued(meter, ticket, frame, handle):
     digest = hashlib.sha256(bytes(frame)).digest()[:8]
     key = ticket.to_bytes(4, "big") + digest
     data = meter.storage.read("gas.1")
-    if data is not None and len(data) > 22:
-        _, last = store._decode("gas.1", data, gsme.FORMAT_GAS, 1, len(data) - 10)
-        if last[:12] == key:
-            return last[12], (last[13:] or None)
+    try:
+        last = store._decode("gas.1", data, gsme.FORMAT_GAS, 1)[1] if data is not None else b""
+    except store.StoreCorrupt:
+        last = b""  # a damaged kept answer is none: the frame runs, and a replay of it is refused
+    if len(last) > 12 and last[:12] == key:
+        return last[12], (last[13:] or None)
     decision, response = handle(frame)
     store.commit(meter.storage, "gas.1", store._encode(
         gsme.FORMAT_GAS, 1, 0, key + bytes((decision.reason,)) + (bytes(response) if response else b"")))

@@ -24,17 +24,16 @@ except ImportError:  # CPython
         return value
 
 
-
-
 class HanError(ValueError):
     """Not a message of the sleeping meter's exchange (meterfw.han's own is for its fragments; this module
     stands alone so a gas meter without a radio loads neither)."""
+
 
 POLL = const(0x50)
 QUEUED = const(0x31)
 DONE = const(0xD0)
 IDLE = const(0x32)
-_MIRROR = const(13)
+_MIRROR = const(13)  # meterfw.gsme.MIRROR_SIZE (not imported: a hub does not load the gas meter)
 
 
 def poll(mirror):

@@ -76,6 +76,7 @@ PARTY_ID_SIZE = const(8)
 KEY_SIZE = const(64)
 _HEADER = const(6)  # format, role, sequence
 _CRC = const(4)
+RECORD_OVERHEAD = const(10)  # _HEADER and _CRC around a record's payload
 _ANCHOR_PAYLOAD = const(144)  # party id, DS key, KA key, counter floor
 _COUNTER_PAYLOAD = const(12)  # counter, anchor generation
 _IDENTITY_PAYLOAD = const(73)  # device ID, DS private key, KA private key, suite
@@ -103,10 +104,15 @@ def _encode(fmt, role, sequence, payload):
     return body + _crc(body).to_bytes(4, "big")
 
 
-def _decode(name, data, fmt, role, payload_size):
-    """(sequence, payload) of a record, or StoreCorrupt."""
+def _decode(name, data, fmt, role, payload_size=None):
+    """(sequence, payload) of a record, or StoreCorrupt. payload_size None: a record of its own length
+    (a tariff, a queued frame), with at least one byte of payload."""
     if data is None:
         raise StoreCorrupt(name + ": listed but unreadable")
+    if payload_size is None:
+        payload_size = len(data) - RECORD_OVERHEAD
+        if payload_size < 1:
+            raise StoreCorrupt(name + ": too short for a record")
     if len(data) != _HEADER + payload_size + _CRC:
         raise StoreCorrupt("%s: %d bytes, expected %d" % (name, len(data), _HEADER + payload_size + _CRC))
     end = len(data) - _CRC

@@ -27,7 +27,9 @@ class BoardClient:
         self.connection = connection
         self.radio_frames = []  # RADIO_RECEIVED frames that arrived while waiting for something else
 
-    def _request(self, payload, answer_kind, timeout, accept=None):
+    def _request(self, payload, answer_kind, timeout, accept=None, expected_errors=()):
+        """The answer of kind answer_kind (or one of a tuple); BoardRefused for the board's ERROR, unless
+        its reason is in expected_errors: then that ERROR frame is the answer."""
         kind = payload[0]
 
         def is_answer(frame):
@@ -42,7 +44,7 @@ class BoardClient:
             return frame[0] in kinds and (accept is None or accept(frame))
 
         answer = self.connection.request(payload, timeout=timeout, accept=is_answer)
-        if answer[0] == link.ERROR:
+        if answer[0] == link.ERROR and answer[2] not in expected_errors:
             raise BoardRefused(f"{self.connection.url}: {link.describe_error(answer)}")
         return answer
 
@@ -97,13 +99,10 @@ class BoardClient:
         """A gas meter's answer to the frame its hub queued under ticket: (reason, response frame or None),
         or None while it is still queued (the meter has not polled since). BoardRefused for a ticket the
         hub does not know."""
-        request = link.han_collect(peer, ticket)
-        answer = self.connection.request(request, timeout=timeout, accept=lambda frame: bool(frame) and (
-            frame[0] == link.GBCS_RESULT or (frame[0] == link.ERROR and len(frame) == 3 and frame[1] == request[0])))
+        answer = self._request(link.han_collect(peer, ticket), link.GBCS_RESULT, timeout,
+                               expected_errors=(link.ERR_PENDING,))
         if answer[0] == link.ERROR:
-            if answer[2] == link.ERR_PENDING:
-                return None
-            raise BoardRefused(f"{self.connection.url}: {link.describe_error(answer)}")
+            return None  # still queued
         try:
             return link.parse_gbcs_result(answer)
         except link.LinkError as error:

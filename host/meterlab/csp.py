@@ -82,16 +82,24 @@ class Csp:
         url, address = self._route(device["eui64"])
         if address is None:
             raise CspRefused(f"meter {device['eui64'].hex()} is reached on its own port: nothing is queued for it")
-        for attempt in (1, 2):
+
+        def ask():
             try:
                 return self._client(url).han_collect(address, ticket, timeout=self.timeout)
             except BoardRefused as error:
                 raise CspRefused(f"the hub: {error}") from None
-            except BoardLost:
-                if attempt == 2:
-                    raise
-                connection, _ = self._online.pop(url)
-                connection.close()
+
+        return self._reconnecting(url, ask)
+
+    def _reconnecting(self, url, call):
+        # call(), and once more on a fresh link if the link dropped (a board restarted, someone else opened
+        # its port): the meter's counters make a repeated frame harmless, and a hub keeps one ticket for it
+        try:
+            return call()
+        except BoardLost:
+            connection, _ = self._online.pop(url)
+            connection.close()
+            return call()
 
     def __call__(self, device, frame):
         """(the meter's pipeline reason, its response or None) for frame to the registered device, or
@@ -112,11 +120,4 @@ class Csp:
         url, address = self._route(meter)
         sent.append(now)
         total.append(now)
-        try:
-            return self._deliver(url, address, frame)
-        except BoardLost:
-            # the link dropped (a board restarted, someone else opened its port): reconnect, once. The
-            # meter's counters make a repeated frame harmless: it runs at most once.
-            connection, _ = self._online.pop(url)
-            connection.close()
-            return self._deliver(url, address, frame)
+        return self._reconnecting(url, lambda: self._deliver(url, address, frame))

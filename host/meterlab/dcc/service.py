@@ -407,18 +407,15 @@ class Dcc:
         except CspRefused as error:
             self.audit.append(plan.user_name, "csp refused", {**plan.fields, "why": str(error)})
             return Result(REFUSED, f"the CSP refused: {error}")
-        if isinstance(answer, Queued):
-            new_owner = None  # a supplier handing its meter to another: the owner changes when it is done
-            if command.message_code == authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:
-                fields = ownership.decode_payload(command.payload)
-                new_owner = certificates.describe(fields[3])["eui64"].hex()
-            return self._queued(plan.user_name, plan.fields, plan.device, answer.ticket, frame, new_owner)
+        if isinstance(answer, Queued):  # a supplier handing its meter to another: the owner changes when done
+            new_owner = _new_owner(command)
+            return self._queued(plan.user_name, plan.fields, plan.device, answer.ticket, frame,
+                                new_owner.hex() if new_owner is not None else None)
         reason, response = answer
         if reason != 0:
             self.audit.append(plan.user_name, "answer", {**plan.fields, "meter_reason": reason})
-        if reason == 0 and command.message_code == authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:
-            fields = ownership.decode_payload(command.payload)
-            self._set_owner(bytes(command.recipient), certificates.describe(fields[3])["eui64"])
+        elif command.message_code == authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:
+            self._set_owner(bytes(command.recipient), _new_owner(command))
         return Result(ROUTED, "", reason, response)
 
     def _release_or_delete(self, request, party):
@@ -451,6 +448,18 @@ class Dcc:
             query += " WHERE user = ?"
             args = (user.hex(),)
         return self._db.execute(query + " ORDER BY id", args).fetchall()
+
+
+def _new_owner(command):
+    """The supplier a supplierBySupplier command hands the meter to (its EUI-64); None for another command,
+    or for a payload the meter will refuse anyway."""
+    if command.message_code != authorisation.CREDENTIALS_SUPPLIER_BY_SUPPLIER:
+        return None
+    fields = ownership.decode_payload(command.payload)
+    try:
+        return certificates.describe(fields[3])["eui64"] if fields is not None else None
+    except certificates.CertificateProfileError:
+        return None
 
 
 def user_request(party, kind, body, counter=None):

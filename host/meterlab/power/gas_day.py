@@ -57,16 +57,13 @@ def frames_a_day_at_most(thresholds):
 
 
 def worst_day(costs, allowance, thresholds, loss=0.1):
-    """The most a day can cost: the whole allowance spent (the ledger refuses work beyond it), and the
-    radio for the most frames the hub can hand over, each the largest a GBCS frame can be. A wake with
-    a full queue also hears the frame after its last, which waits for the next wake. (The ledger books
+    """The most a day can cost: the whole allowance spent (the ledger refuses work beyond it), answers
+    sent for the most frames the hub can hand over, and every wake hearing all it may (gsme_poll's
+    MAX_HEARD_A_WAKE, which its largest frames and a neighbour's together cannot pass). (The ledger books
     the radio inside the day's spending; adding it on top of the allowance errs on the safe side.)"""
     frames = frames_a_day_at_most(thresholds)
-    heard = frames + (WAKES_A_DAY if frames >= WAKES_A_DAY * gsme.QUEUED_PER_WAKE else 0)
-    resend = 1 / (1 - loss)
-    tx = (WAKES_A_DAY * _POLL_BYTES + frames * _air(_WORST_ANSWER)) * resend
-    # a wake hears at most gsme_poll's 11,500 bytes (a neighbour's frames included): its radio goes off then
-    rx = WAKES_A_DAY * max(MAX_HEARD_A_WAKE, _IDLE_BYTES + heard / WAKES_A_DAY * _air(1 + 4 + 2047))
+    tx = (WAKES_A_DAY * _POLL_BYTES + frames * _air(_WORST_ANSWER)) / (1 - loss)
+    rx = WAKES_A_DAY * MAX_HEARD_A_WAKE
     return allowance + traffic_uj(costs, WAKES_A_DAY, tx, rx), frames
 
 
