@@ -78,4 +78,6 @@ def test_bench_heap_measures_a_board_through_its_work():
         assert row["heap_bytes"] / 2 < peak <= row["heap_bytes"]
     assert row["peak_working"] > row["peak_after_restart"]  # the rare steps cost more than running
     assert row["met"] == (max(row["peak_working"], row["peak_after_restart"]) <= 0.8 * row["heap_bytes"])
+    # what held the RAM at the peak: the security pipeline and its crypto, loaded from the board's flash
+    assert {"meterfw.pipeline", "meterfw.gbcs", "meterfw.crypto.p256"} <= set(row["modules_at_working_peak"])
     assert "esp32-devkitc" in heap.report(results) and "target <= 80%" in heap.report(results)

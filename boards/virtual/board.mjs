@@ -28,6 +28,8 @@
 // Any mode also takes --power-cut-after-writes N: the power fails just before the Nth change this
 // process would make to the flash (a file closed after writing, a rename, a remove, a mkdir or rmdir),
 // so that change and everything after it never happen: a test steps N through every write of an update.
+// With METERLAB_HEAP_TRACE set in its environment, the board logs every new peak of its live heap with
+// the modules loaded then (the power-off line always gives the last peak's).
 
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -118,13 +120,24 @@ class HeapMonitor {
     this.heapBytes = heapBytes;
     this.live = 0;
     this.peakLive = 0;
+    this.peakModules = "";  // the firmware modules loaded when the peak was measured
+    this.listModules = () => {
+      vm.runPython("_peak_modules = ' '.join(sorted(__import__('sys').modules))");
+      const names = vm.globals.get("_peak_modules");
+      vm.runPython("del _peak_modules");  // or the next measurement would count it
+      return names;
+    };
   }
 
   // A call from JavaScript is a top-level call: the collection it asks for runs when it returns.
   measure() {
     this.gc.collect();
     this.live = this.gc.mem_alloc();
-    if (this.live > this.peakLive) this.peakLive = this.live;
+    if (this.live > this.peakLive) {
+      this.peakLive = this.live;
+      this.peakModules = this.listModules();
+      if (process.env.METERLAB_HEAP_TRACE) log(`new peak live heap ${this.live} bytes; modules loaded: ${this.peakModules}`);
+    }
     return this.live;
   }
 
@@ -870,7 +883,7 @@ const board = new Board(cliArgs);
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
     // The peak since the firmware last started: what a lab compares with the board's heap.
-    const peak = board.heap ? ` (peak live heap ${board.heap.peakLive} of ${cliArgs.heap} bytes)` : "";
+    const peak = board.heap ? ` (peak live heap ${board.heap.peakLive} of ${cliArgs.heap} bytes; modules loaded then: ${board.heap.peakModules})` : "";
     log(`${signal}: power off${peak}`);
     process.exit(0);
   });
