@@ -155,6 +155,8 @@ async def schedule(radio, meter, measure, core, han_send):
             hub = han_peer()
             if hub is not None:  # else not paired with a hub yet (HAN_PAIR): nothing to poll
                 await _wake(radio, hub, meter, device.endpoint.handle, han_send)
+            if _ledger.events is not None:
+                _ledger.events.flush()  # at the end of the wake, so the log's write falls inside it
         except Exception as error:  # a flash write failing must not stop the meter waking
             print("gas meter wake:", error)
         meterfw.unload("gsme_poll", "han_poll")  # a sleeping meter's RAM does not hold its wake

@@ -91,6 +91,12 @@ def start_gas_meter(router, endpoint):
         return link.ERR_STATE_DAMAGED, None, None
     router.device = meter
     endpoint.pipeline.budget = energy.allow
+    from boardconfig import read_config
+
+    if read_config().get("event_log") is True:  # a lab calibrating the power profile (meterfw.event_log)
+        from meterfw.event_log import EventLog
+
+        energy.events = EventLog(hal.ticks_ms)
     return None, meter, hal.metrology()
 
 

@@ -74,6 +74,7 @@ class EnergyLedger:
         self.day = clock() // _DAY_S
         self._reset()
         self.why = None  # why the last spend() was refused
+        self.events = None  # an event log (meterfw.event_log) while a lab calibrates the power profile
 
     def _reset(self):
         self.spent = 0
@@ -110,6 +111,8 @@ class EnergyLedger:
             entry = self.by_operation[operation] = [0, 0]
         entry[0] += count
         entry[1] += uj
+        if self.events is not None:
+            self.events.record(operation, count)
 
     def spend(self, operation, count=1, critical=False):
         """Book it if the day can afford it (non-critical work: without the reserve); else False."""

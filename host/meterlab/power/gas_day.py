@@ -67,12 +67,13 @@ def worst_day(costs, allowance, thresholds, loss=0.1):
     return allowance + traffic_uj(costs, WAKES_A_DAY, tx, rx), frames
 
 
-def project(profile, battery, thresholds, flood_reads=10_000):
+def project(profile, battery, thresholds, flood_reads=10_000, costs=None):
     """The report: each day's microjoules and the battery's life on it, as a production meter (the bare
-    module asleep) and as the dev board (its own sleep current)."""
+    module asleep) and as the dev board (its own sleep current). costs: {operation: uJ} in place of the
+    profile's (a calibration's, measured on the board)."""
     from meterlab.power.battery import life_years
 
-    costs = profile.costs_uj()
+    costs = profile.costs_uj() if costs is None else costs
     allowance, reserve = gsme.default_budget(costs)
     normal = normal_day(costs)
     worst, frames = worst_day(costs, allowance, thresholds)
