@@ -16,41 +16,26 @@ One tshark run over one pcap of every frame: 1,275 RTDS files (178 pre-commands)
 as unsigned commands, and the built frames.
 """
 import re
-import shutil
 import subprocess
 
 import pytest
 
+from capture_check import TIMEOUT, TSHARK, TSHARK_MARKS
 from meterfw import gbcs
 from meterlab.capture.pcap import DLT_USER0, write_pcap
 from meterlab.paths import REPO_ROOT
 
 RTDS_DIR = REPO_ROOT.parent / "shared" / "gbcs" / "rtds-4.5.0"
 KIND = re.compile(r"_(PRECOMMAND|COMMAND|RESPONSE|ALERT)_")  # as tests/test_gbcs_rtds.py
-TSHARK = shutil.which("tshark")
 USER_DLT = 'uat:user_dlts:"User 0 (DLT=%d)","gbcs_message","0","","0",""' % DLT_USER0
 HEADER = "gbcs_message.grouping_header."
 FIELDS = ["frame.number", "_ws.malformed", "_ws.expert.message",
           HEADER + "cra_flag", HEADER + "originator_counter", HEADER + "business_originator_id",
           HEADER + "business_target_id", HEADER + "message_code"]
-TIMEOUT = 60
-
-
-def _tshark_has_gbcs():
-    if TSHARK is None:
-        return False
-    try:
-        listing = subprocess.run([TSHARK, "-G", "protocols"], capture_output=True, text=True,
-                                 timeout=TIMEOUT).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return any(line.split("\t")[-1] == "gbcs_message" for line in listing.splitlines())
 
 
 pytestmark = [
-    pytest.mark.skipif(TSHARK is None, reason="tshark not found on PATH (Debian package tshark)"),
-    pytest.mark.skipif(TSHARK is not None and not _tshark_has_gbcs(),
-                       reason="this tshark has no gbcs_message dissector"),
+    *TSHARK_MARKS,
     pytest.mark.skipif(not RTDS_DIR.is_dir(),
                        reason="GBCS reference data not found at %s (see design.md, 'The wire')" % RTDS_DIR),
 ]

@@ -16,6 +16,8 @@ import serial
 import serial.rfc2217
 
 from meterfw import framing
+from meterlab.capture import recorder
+from meterlab.capture.serial_link import SerialLinkRecorder
 
 READ_CHUNK = 4096
 # How long one read blocks on ports that cannot be waited on with select() (loop://, rfc2217://,
@@ -48,10 +50,13 @@ class BoardConnection:
     """Framed payloads to and from one board.
 
     timeout (seconds) is the default for receive() and request(), and bounds each write (except on
-    rfc2217://, where pyserial has no write timeout).
+    rfc2217://, where pyserial has no write timeout). capture (a meterlab.capture.Capture; default: the
+    process-wide one when the connection is made, None: none) records the GBCS frames sent, and those
+    received as they are decoded, whether or not a caller takes them.
     """
 
-    def __init__(self, url, *, baudrate=115200, timeout=2.0, max_payload=framing.MAX_PAYLOAD):
+    def __init__(self, url, *, baudrate=115200, timeout=2.0, max_payload=framing.MAX_PAYLOAD,
+                 capture=recorder.CURRENT):
         self.url = url
         self.timeout = timeout
         self.max_payload = max_payload
@@ -59,6 +64,8 @@ class BoardConnection:
         self._waiting = collections.deque(maxlen=_MAX_WAITING_FRAMES)
         self._discarded = 0
         self._port = self._open(baudrate)
+        capture = recorder.chosen(capture)
+        self._capture = SerialLinkRecorder(capture, url) if capture is not None else None
         self._fileno = _fileno_or_none(self._port)
         if self._fileno is not None:
             # Waiting happens in select(); reads then take what is there without blocking.
@@ -86,6 +93,8 @@ class BoardConnection:
         with self._port_errors():
             self._port.write(frame)
             self._port.flush()
+        if self._capture is not None:
+            self._capture.sent(payload)
 
     def send_unframed(self, data):
         """Write bytes outside the framing: keystrokes for the MicroPython REPL that shares the port."""
@@ -160,7 +169,11 @@ class BoardConnection:
         # checked after every read, so a stream of noise without frames cannot hold us here.
         while not self._waiting:
             data = self._read_some(max(0.0, deadline - time.monotonic()))
-            self._waiting.extend(self._decoder.feed(data))
+            payloads = self._decoder.feed(data)
+            if self._capture is not None:
+                for payload in payloads:
+                    self._capture.received(payload)
+            self._waiting.extend(payloads)
             if not self._waiting and time.monotonic() >= deadline:
                 raise BoardTimeout("no frame from %s within %g s" % (self.url, timeout))
         return self._waiting.popleft()

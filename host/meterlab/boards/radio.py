@@ -77,6 +77,13 @@ flipped (length unchanged; real ESP-NOW hardware drops a bad-CRC frame, but corr
 hostile or buggy relay so that the security layers above must catch it); and it is delayed uniformly
 in [min, max] ms, so reordering arises naturally. All draws come from one `random.Random`, so with a
 seed and the same order of SENDs a run is reproducible.
+
+Capture
+-------
+With a capture (RadioBroker(capture=...), or the process-wide one of `meterlab --capture FILE virtual
+radio`), the broker records the GBCS frames inside the HAN messages it delivers, reassembled as each
+receiver does (meterlab.capture.air): a copy lost on the air is not recorded, a corrupted one is recorded
+as received, and a duplicated fragment completes nothing twice.
 """
 from __future__ import annotations
 
@@ -89,6 +96,9 @@ import math
 import random
 import re
 import signal
+
+from meterlab.capture import recorder
+from meterlab.capture.air import AirRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +269,12 @@ class RadioBroker:
     """The shared air. Use in-process (`await start()`, `await stop()`) or through `run_broker`."""
 
     def __init__(self, loss: float = 0.0, duplicate: float = 0.0, corrupt: float = 0.0,
-                 delay_ms: tuple[float, float] = (0, 0), seed: int | None = None):
+                 delay_ms: tuple[float, float] = (0, 0), seed: int | None = None,
+                 capture=recorder.CURRENT):
+        """capture (a meterlab.capture.Capture; default: the process-wide one now, None: none) records the
+        GBCS frames the stations receive (meterlab.capture.air), from start() on."""
+        self._capture = recorder.chosen(capture)
+        self._air: AirRecorder | None = None
         self._rng = random.Random()
         self._settings = {"loss": 0.0, "duplicate": 0.0, "corrupt": 0.0, "delay_ms": (0, 0), "seed": None}
         self.set_impairments(loss=loss, duplicate=duplicate, corrupt=corrupt, delay_ms=delay_ms, seed=seed)
@@ -273,6 +288,8 @@ class RadioBroker:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = await asyncio.start_server(self._serve_connection, host, port)
+        if self._capture is not None:
+            self._air = AirRecorder(self._capture, f"han radio {host}:{self.port}")
 
     @property
     def port(self) -> int:
@@ -464,6 +481,8 @@ class RadioBroker:
             return
         receiver.reply(DELIVER, source + data)
         counters["delivered"] += 1
+        if self._air is not None:
+            self._air.delivered(source, destination, data)
 
 
 class RadioClient:
