@@ -57,6 +57,29 @@ def cmd_boards(args):
     return 0
 
 
+def cmd_flash(args):
+    from pathlib import Path
+
+    from meterlab.boards.flash import FlashError, flash
+
+    try:
+        print(flash(args.port, args.board, Path(args.firmware) if args.firmware else None, erase=args.erase))
+    except FlashError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def cmd_deploy(args):
+    from meterlab.boards.deploy import DeployError, deploy_firmware
+
+    try:
+        pong = deploy_firmware(args.port, args.role, args.board, timeout_s=args.timeout)
+    except DeployError as error:
+        raise CommandError(str(error)) from None
+    print_pong(args.port, pong)
+    return 0
+
+
 def cmd_ping(args):
     import time
 
@@ -657,6 +680,8 @@ def cmd_demo(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="meterlab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"meterlab {__version__}")
+    parser.add_argument("--capture", metavar="FILE", help="record every GBCS frame this command's links carry, "
+                        "as pcapng for Wireshark's GBCS dissector (docs/capture.md)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     virtual = commands.add_parser("virtual", help="virtual boards and their radio")
@@ -695,6 +720,26 @@ def build_parser():
 
     boards = commands.add_parser("boards", help="list serial ports and running virtual boards")
     boards.set_defaults(handler=cmd_boards)
+
+    flash = commands.add_parser(
+        "flash", help="install MicroPython on a board: esptool for ESP32, a UF2 copy for a Pico")
+    flash.add_argument("port", help="serial port (ESP32, or a Pico running MicroPython), or a Pico's RPI-RP2 drive")
+    flash.add_argument("--board", required=True, help="esp32, rp2040, or a board: esp32-devkitc, "
+                       "esp32-s3-devkitc, rpi-pico")
+    flash.add_argument("--firmware", help="MicroPython firmware file (.bin for ESP32, .uf2 for a Pico); "
+                       "without it mpflash downloads the board's stable release (needs mpflash and internet)")
+    flash.add_argument("--erase", action="store_true", help="ESP32: erase the whole flash first (a board's "
+                       "first MicroPython; this also erases its filesystem: keys, counters, config)")
+    flash.set_defaults(handler=cmd_flash)
+
+    deploy = commands.add_parser(
+        "deploy", help="precompile the firmware (mpy-cross), copy it (mpremote), verify by SHA-256, set the role")
+    deploy.add_argument("port", help="serial port or URL (socket://HOST:PORT for a virtual board)")
+    deploy.add_argument("--role", required=True, choices=("esme", "gsme", "chf"))
+    deploy.add_argument("--board", help="the board's description (default: the board.json an earlier deploy "
+                        "left on it)")
+    deploy.add_argument("--timeout", type=float, default=300.0, help="seconds for the copy (default %(default)s)")
+    deploy.set_defaults(handler=cmd_deploy)
 
     ping = commands.add_parser("ping", help="round-trip a frame to a board and show what it says")
     ping.add_argument("url", help="/dev/ttyUSB0, COM3, socket://127.0.0.1:PORT, ...")
@@ -818,6 +863,10 @@ def build_parser():
     battery.add_argument("--timeout", type=float, default=30.0)
     battery.set_defaults(handler=cmd_battery)
 
+    from meterlab.power.cli import add_power_commands
+
+    add_power_commands(commands)
+
     dcc = commands.add_parser("dcc", help="the DCC's records")
     dcc_commands = dcc.add_subparsers(dest="dcc_command", required=True, metavar="COMMAND")
     audit = dcc_commands.add_parser("audit", help="the append-only, hash-chained audit log")
@@ -889,6 +938,14 @@ def main(argv=None):
     from meterlab.transport import TransportError
 
     args = build_parser().parse_args(argv)
+    if args.capture:
+        from meterlab import capture
+
+        try:
+            capture.start(args.capture)
+        except OSError as error:
+            print(f"meterlab: cannot write the capture {args.capture}: {error.strerror or error}", file=sys.stderr)
+            return 1
     try:
         return args.handler(args)
     except (CommandError, TransportError, VirtualBoardError, BoardDescriptionError, SmkiError, SplitAuthorityError,
@@ -898,6 +955,11 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        if args.capture:
+            from meterlab import capture
+
+            capture.stop()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 import threading
 from typing import Callable
 
+from meterfw.commissioning import BOARD_ROLES as ROLES
 from meterlab.boards.firmware import BUILD_MARKER
 
 MPREMOTE_TIMEOUT_S = 300.0
@@ -188,6 +189,83 @@ def _run_mpremote(
         tail = "\n".join(output[-20:]).strip() or "(no output)"
         raise DeployError(f"mpremote failed on {url} (exit status {returncode}):\n{tail}")
     return output
+
+
+# Run on the board after the copy: its role into config.json, every other setting kept, written as
+# boardconfig.write_config does (a new file renamed over the old), so a power cut leaves one or the other.
+_ROLE_CODE = """\
+import json, os
+try:
+    c = json.load(open("config.json"))
+except (OSError, ValueError):
+    c = {{}}
+c["role"] = {role!r}
+with open("config.json.new", "w") as f:
+    json.dump(c, f)
+os.rename("config.json.new", "config.json")
+"""
+
+_BOARD_NAME_CODE = """\
+import json
+try:
+    print({tag!r}, json.load(open("board.json"))["board"])
+except (OSError, ValueError, KeyError):
+    print({tag!r}, "-")
+"""
+
+
+def board_on(url: str, timeout_s: float = 60.0) -> str | None:
+    """The board description's name in the board's board.json (written by an earlier deploy), or None."""
+    tag = "@meterlab-board"
+    output = _run_mpremote(url, ["exec", _BOARD_NAME_CODE.format(tag=tag)], timeout_s, None)
+    names = [line.split(" ", 1)[1] for line in output if line.startswith(tag + " ")]
+    return names[0] if names and names[0] != "-" else None
+
+
+def deploy_firmware(url: str, role: str, board: str | None = None, progress: Callable[[str], None] = print,
+                    timeout_s: float = MPREMOTE_TIMEOUT_S):
+    """`meterlab deploy`: build the firmware for the board, copy and verify it, set the board's role,
+    restart it and check its firmware answers. Returns the board's PONG."""
+    import tempfile
+
+    from tqdm import tqdm
+
+    from meterfw import __version__
+    from meterlab.boards.descriptions import available_boards, for_flash, load_board
+    from meterlab.boards.firmware import build, firmware_files
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    if role not in ROLES:
+        raise DeployError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    if board is None:
+        board = board_on(url)
+        if board is None:
+            raise DeployError(f"{url} has no board.json from an earlier deploy: name the board with --board "
+                              f"({', '.join(available_boards())})")
+        progress(f"{url} is an {board} (its board.json)")
+    description = load_board(board)
+    with tempfile.TemporaryDirectory(prefix="meterlab-deploy-") as scratch:
+        build_dir = pathlib.Path(scratch) / "firmware"
+        with tqdm(total=len(firmware_files()) + 1, unit="file", desc=f"mpy-cross {description['mpy_march']}") as bar:
+            build(description["mpy_march"], build_dir, progress=lambda _: bar.update(1))
+        (build_dir / "board.json").write_bytes(for_flash(description))
+        files = sum(1 for path in build_dir.rglob("*") if path.is_file() and path.name != BUILD_MARKER)
+        with tqdm(total=files, unit="file", desc=f"copying to {url}") as bar:
+            def copied(line):
+                if line.startswith("cp "):
+                    bar.update(1)
+                elif line.strip():
+                    bar.write(line)
+            deploy(url, build_dir, progress=copied, timeout_s=timeout_s)
+        progress(f"verified {files} files on the board by SHA-256")
+    _run_mpremote(url, ["exec", _ROLE_CODE.format(role=role)], timeout_s, None)
+    with BoardConnection(url, timeout=10.0) as connection:
+        pong = BoardClient(connection).restart(timeout=30.0)
+    if pong.role != role or pong.version != __version__:
+        raise DeployError(f"{url} restarted as role {pong.role}, firmware {pong.version}; expected {role}, "
+                          f"{__version__}")
+    return pong
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,13 +19,13 @@ import threading
 import time
 from pathlib import Path
 
+from meterfw.commissioning import BOARD_ROLES as ROLES
 from meterlab.boards.descriptions import for_flash, load_board
 from meterlab.boards.firmware import firmware_files
 from meterlab.paths import FIRMWARE_DIR, VIRTUAL_HARNESS_DIR
 
 READY_PREFIX = "meterlab-virtual-board ready"
 READY_TIMEOUT_S = 60
-ROLES = ("esme", "gsme", "chf")
 _READY_RE = re.compile(r"serial=(socket://\S+)")
 _HOME_READY_RE = re.compile(r"home=(socket://\S+)")
 _RADIO_READY_RE = re.compile(r"virtual radio listening on (\S+?),")
@@ -319,10 +319,16 @@ class VirtualBoard:
 
 
 class VirtualRadio:
-    """`meterlab virtual radio` in the background, for tests and the demo; `.address` is HOST:PORT."""
+    """`meterlab virtual radio` in the background, for tests and the demo; `.address` is HOST:PORT.
 
-    def __init__(self, log=None, **impairments):
-        command = [sys.executable, "-m", "meterlab", "virtual", "radio", "--listen", "127.0.0.1:0"]
+    capture: a file for the GBCS frames delivered on the air (meterlab.capture.air). The broker runs in
+    its own process and writes it itself, so it must not be a file another capture is writing."""
+
+    def __init__(self, log=None, capture=None, **impairments):
+        command = [sys.executable, "-m", "meterlab"]
+        if capture is not None:
+            command += ["--capture", str(capture)]
+        command += ["virtual", "radio", "--listen", "127.0.0.1:0"]
         for name, value in impairments.items():
             command += [f"--{name.replace('_', '-')}", str(value)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
