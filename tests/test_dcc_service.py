@@ -13,7 +13,7 @@ from meterlab.parties import commands
 from meterlab.smki.authority import Smki
 from meterlab.smki.parties import Party, create_dcc_parties
 
-from fleet import Fleet, InProcessMeter
+from meterlab.attack.fleet import Fleet, InProcessMeter
 
 PASSPHRASE = "dcc test"
 CA_NUMBERS = itertools.count(1)  # one device CA per test: each test commissions 40 meters

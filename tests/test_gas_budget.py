@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fleet import Fleet, InProcessMeter
+from meterlab.attack.fleet import Fleet, InProcessMeter
 from meterfw import authorisation, gsme, ledger, pipeline, roles
 from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import QUARANTINED, ROUTED, Dcc, command_request

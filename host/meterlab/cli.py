@@ -863,9 +863,11 @@ def build_parser():
     battery.add_argument("--timeout", type=float, default=30.0)
     battery.set_defaults(handler=cmd_battery)
 
+    from meterlab.attack.cli import add_attack_commands
     from meterlab.power.cli import add_power_commands
 
     add_power_commands(commands)
+    add_attack_commands(commands)
 
     dcc = commands.add_parser("dcc", help="the DCC's records")
     dcc_commands = dcc.add_subparsers(dest="dcc_command", required=True, metavar="COMMAND")

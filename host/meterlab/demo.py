@@ -118,7 +118,10 @@ def run_demo(workdir=None):
 def _story(root, narrator):
     log = open(root / "boards.log", "w")
     serial_capture, air_capture = root / "serial.pcapng", root / "air.pcapng"
-    capture.start(serial_capture)
+    if capture.current() is not None:  # `meterlab --capture FILE demo`: the serial links go there too
+        serial_capture = capture.current().path
+    else:
+        capture.start(serial_capture)
     radio = VirtualRadio(log=log, capture=air_capture, loss=0.05, delay_ms="2:15", seed=1)
     boards, csp, dcc = {}, None, None
     clock = (time.time(), int(time.time()), SCALE)

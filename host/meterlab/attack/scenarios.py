@@ -1,0 +1,299 @@
+"""The threat model, run: each scenario attacks an estate (meterlab.attack.site), counts what happened, and
+checks the outcome the design claims (design.md's ten properties). An Outcome holds the numbers (meters
+affected, commands executed, commands blocked and where), the claims with whether each held, and the
+evidence (the DCC's alarms and audit, the meters' own reject counters).
+"""
+from dataclasses import dataclass, field
+
+from meterfw import authorisation, esme_host, gbcs, pipeline, roles
+from meterfw.crypto import p256
+from meterlab.attack.site import Site, thresholds_with
+from meterlab.dcc.service import QUARANTINED, REFUSED, ROUTED, command_request
+from meterlab.parties import commands
+
+DISCONNECT = authorisation.SUPPLY_DISCONNECT
+READ = authorisation.READ_IMPORT_REGISTERS
+TARIFF = authorisation.TARIFF
+
+
+@dataclass
+class Outcome:
+    name: str
+    title: str
+    property: str
+    numbers: dict = field(default_factory=dict)
+    claims: list = field(default_factory=list)  # [(claim, held)]
+    evidence: list = field(default_factory=list)
+    not_run: str = ""  # why the scenario could not run on this backend
+
+    def claim(self, text, held):
+        self.claims.append((text, bool(held)))
+
+    @property
+    def held(self):
+        return not self.not_run and bool(self.claims) and all(held for _, held in self.claims)
+
+    def to_json(self):
+        return {"name": self.name, "title": self.title, "property": self.property, "numbers": self.numbers,
+                "claims": [{"claim": text, "held": held} for text, held in self.claims],
+                "evidence": self.evidence, "held": self.held, "not_run": self.not_run or None}
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    property: str
+    run: object  # run(site, options, outcome)
+    backends: tuple = ("virtual", "fleet")
+
+
+def _reasons(site, meter):
+    return site.counts(meter)[1]
+
+
+# -------------------------------------------------------------------------------------------- 1
+
+
+def compromised_supplier_mass_disconnect(site, options, outcome):
+    """A's keys, stolen, order every meter disconnected through the DCC: its thresholds let a few through,
+    quarantine the rest and raise an alarm."""
+    supplier = site.supplier_a
+    results = site.dcc.submit_batch([command_request(supplier, meter, DISCONNECT, b"") for meter in site.meters])
+    routed = sum(result.status == ROUTED and result.reason == pipeline.ACCEPT for result in results)
+    quarantined = sum(result.status == QUARANTINED for result in results)
+    affected = sum(site.supply_off(meter) for meter in site.meters)
+    threshold = options["threshold"]
+    alarms = site.dcc.alarms()
+    outcome.numbers.update(meters=len(site.meters), threshold=threshold, disconnects_sent=len(results),
+                           meters_affected=affected, executed=routed, blocked_at_dcc=quarantined,
+                           alarms=len(alarms))
+    expected = min(threshold, len(site.meters))
+    outcome.claim(f"no more meters disconnected than the threshold allows ({expected})", affected == expected)
+    outcome.claim("every disconnect past the threshold is quarantined at the DCC", quarantined == len(results) - expected)
+    outcome.claim("the DCC raised an alarm" if len(site.meters) > threshold else "no alarm below the threshold",
+                  (len(alarms) >= 1) == (len(site.meters) > threshold))
+    outcome.evidence += [f"DCC alarm: {alarm['text']}" for alarm in alarms]
+    outcome.evidence.append(f"DCC quarantine holds {len(site.dcc.quarantined(supplier.eui64))} of A's requests")
+
+
+# -------------------------------------------------------------------------------------------- 2
+
+
+def bypass_dcc_into_csp(site, options, outcome):
+    """The same attacker, with A's keys but not the DCC's, puts its disconnects straight onto the CSP:
+    each carries a MAC made with A's own key agreement key, which no meter accepts."""
+    supplier = site.supplier_a
+    bad = pipeline.REASON_NAMES[pipeline.REJECT_BAD_MAC]
+    before = {meter: _reasons(site, meter).get(bad, 0) for meter in site.meters}
+    acted = 0
+    for meter in site.meters:
+        device = site.device(meter)
+        counter = commands.next_counter(supplier)
+        unsigned = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, meter, DISCONNECT, b"")
+        signed = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, meter, DISCONNECT, b"",
+                            signature=supplier.keys.sign("meter-ds", gbcs.parse(unsigned).signed_part))
+        forged = gbcs.wrap(signed, commands.acb_mac(supplier, device, signed))  # A's KA key, not the ACB's
+        reason, _ = site.deliver(meter, forged)
+        acted += reason == pipeline.ACCEPT
+    bad_mac = {meter: _reasons(site, meter).get(bad, 0) - before[meter] for meter in site.meters}
+    affected = sum(site.supply_off(meter) for meter in site.meters)
+    outcome.numbers.update(meters=len(site.meters), disconnects_injected=len(site.meters), meters_affected=affected,
+                           executed=acted, blocked_at_meters=sum(bad_mac.values()))
+    outcome.claim("no meter acted on a frame that did not pass through the DCC", acted == 0 and affected == 0)
+    outcome.claim("every meter dropped it at the MAC check", all(count == 1 for count in bad_mac.values()))
+    outcome.evidence += [f"meter {meter.hex()}: {bad} +{count}" for meter, count in bad_mac.items()]
+
+
+# -------------------------------------------------------------------------------------------- 4
+
+
+def reverse_engineered_meter(site, options, outcome):
+    """An attacker reads one meter's flash: its KA key gives the ACB's MAC key for that meter alone; it
+    forges reads that meter accepts, and nothing another meter or a critical command accepts."""
+    if len(site.meters) < 2:
+        outcome.not_run = "needs two meters"
+        return
+    victim, other = site.meters[0], site.meters[1]
+    stolen_id, stolen_ds, stolen_ka, acb_ka = site.read_flash(victim)
+    z = p256.ecdh(stolen_ka, acb_ka)
+    supplier = site.supplier_a
+
+    def forge(recipient, code, payload, sign=False):
+        counter = commands.next_counter(supplier)
+        apdu = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, recipient, code, payload)
+        if sign:  # the best the attacker has: the meter's own DS key, not the supplier's
+            apdu = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, recipient, code, payload,
+                              signature=p256.sign(stolen_ds, gbcs.parse(apdu).signed_part))
+        return gbcs.wrap(apdu, gbcs.mac_for(gbcs.parse(apdu), z))
+
+    on_victim = site.deliver(victim, forge(stolen_id, READ, esme_host.read()))[0]
+    on_other = site.deliver(other, forge(other, READ, esme_host.read()))[0]
+    critical = site.deliver(victim, forge(stolen_id, DISCONNECT, b"", sign=True))[0]
+    outcome.numbers.update(meters=len(site.meters), keys_stolen_from=1, forged_reads_accepted=int(on_victim == 0),
+                           forged_on_other_meters_accepted=int(on_other == 0), forged_critical_accepted=int(critical == 0))
+    outcome.claim("the stolen keys forge a read for that meter", on_victim == pipeline.ACCEPT)
+    outcome.claim("they forge nothing another meter accepts (bad MAC)", on_other == pipeline.REJECT_BAD_MAC)
+    outcome.claim("nor any critical command, even on that meter (bad signature)",
+                  critical == pipeline.REJECT_BAD_SIGNATURE)
+    outcome.evidence.append(f"other meter: {pipeline.REASON_NAMES[on_other]}; critical on the victim: "
+                            f"{pipeline.REASON_NAMES[critical]}")
+
+
+# -------------------------------------------------------------------------------------------- 5
+
+
+def replay_and_reorder(site, options, outcome):
+    """Frames captured on the WAN are sent again, out of order, and again after the meter's power cycle."""
+    meter = site.meters[0]
+    device = site.device(meter)
+    acb = site.parties[roles.ACCESS_CONTROL_BROKER]
+    captured = [commands.build_command(site.supplier_a, device, READ, esme_host.read(), acb) for _ in range(4)]
+    first = [site.deliver(meter, frame)[0] for frame in captured[:2]]  # the genuine traffic, in order
+    replays = [site.deliver(meter, frame)[0] for frame in captured[:2]]
+    newer, older = site.deliver(meter, captured[3])[0], site.deliver(meter, captured[2])[0]  # reordered
+    site.power_cycle(meter)
+    after_reboot = [site.deliver(meter, frame)[0] for frame in captured]
+    replayed = replays + [older] + after_reboot
+    outcome.numbers.update(genuine_accepted=first.count(0) + int(newer == 0), replays_sent=len(replayed),
+                           replays_accepted=replayed.count(pipeline.ACCEPT),
+                           blocked_at_meter=replayed.count(pipeline.REJECT_REPLAY))
+    outcome.claim("the genuine frames were accepted, once", first == [0, 0] and newer == pipeline.ACCEPT)
+    outcome.claim("every replay, reordered frame and post-reboot replay was refused as a replay",
+                  all(reason == pipeline.REJECT_REPLAY for reason in replayed))
+    outcome.evidence.append(f"meter {meter.hex()} counters: {_reasons(site, meter)}")
+
+
+# -------------------------------------------------------------------------------------------- 6
+
+
+def outside_their_rights(site, options, outcome):
+    """A network operator sets a tariff and a third party disconnects: the DCC refuses both, and forced
+    past it (a compromised DCC MACs them) the meter refuses them too."""
+    meter = site.meters[0]
+    device = site.device(meter)
+    acb = site.parties[roles.ACCESS_CONTROL_BROKER]
+    installed = site.dcc.install_by_recovery(meter, site.dno, roles.NETWORK_OPERATOR)
+    dno_read = site.dcc.submit(command_request(site.dno, meter, READ, esme_host.read(1)))
+    attempts = {"dno tariff": (site.dno, TARIFF, esme_host.tariff([(0, 1)])),
+                "third party disconnect": (site.third_party, DISCONNECT, b"")}
+    at_dcc, at_meter = {}, {}
+    for label, (party, code, payload) in attempts.items():
+        at_dcc[label] = site.dcc.submit(command_request(party, meter, code, payload)).status
+        at_meter[label] = site.deliver(meter, commands.build_command(party, device, code, payload, acb))[0]
+    outcome.numbers.update(attempts=len(attempts), executed=sum(r == 0 for r in at_meter.values()),
+                           blocked_at_dcc=sum(s == REFUSED for s in at_dcc.values()),
+                           blocked_at_meter=sum(r != 0 for r in at_meter.values()))
+    outcome.claim("the network operator's own right works (a read)",
+                  installed.status == ROUTED and dno_read.reason == pipeline.ACCEPT)
+    outcome.claim("the DCC refused every command outside the sender's rights",
+                  all(status == REFUSED for status in at_dcc.values()))
+    outcome.claim("forced past the DCC, the meter refused the DNO's tariff as not authorised",
+                  at_meter["dno tariff"] == pipeline.REJECT_NOT_AUTHORISED)
+    outcome.claim("and the third party's disconnect (it has no anchor there)",
+                  at_meter["third party disconnect"] == pipeline.REJECT_UNKNOWN_ORIGINATOR)
+    outcome.evidence += [f"{label}: DCC {at_dcc[label]}, meter {pipeline.REASON_NAMES[at_meter[label]]}"
+                         for label in attempts]
+
+
+# -------------------------------------------------------------------------------------------- 7
+
+
+def third_party_without_consent(site, options, outcome):
+    """A third party reads consumption without consent, within it, beyond its scope, and after the
+    consumer revokes it."""
+    import time
+
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    meter, party = site.meters[0], site.third_party
+    site.dcc.users[party.eui64] = party
+
+    def read(months):
+        return site.dcc.submit(command_request(party, meter, READ, bytes([months]))).reason
+
+    before = read(3)
+    certificates = (site.smki.certificate("organisation-ca"), party.certificate("meter-ds"),
+                    party.certificate("meter-ka"))
+    site.csp.close()
+    with BoardConnection(site.boards[meter].home_url, timeout=30.0) as home:
+        BoardClient(home).consent_grant(3, int(time.time()) + 3600, *certificates)
+    within, beyond = read(3), read(4)
+    with BoardConnection(site.boards[meter].home_url, timeout=30.0) as home:
+        BoardClient(home).consent_revoke(party.eui64)
+    after = read(3)
+    refused = [before, beyond, after]
+    outcome.numbers.update(reads=4, executed=int(within == 0), blocked_at_meter=sum(r != 0 for r in refused))
+    outcome.claim("no read before the consumer's consent", before == pipeline.REJECT_UNKNOWN_ORIGINATOR)
+    outcome.claim("a read within the consent works", within == pipeline.ACCEPT)
+    outcome.claim("a read beyond its months is refused", beyond == pipeline.REJECT_CONSENT_SCOPE)
+    outcome.claim("no read after the consumer revokes it", after == pipeline.REJECT_UNKNOWN_ORIGINATOR)
+    outcome.evidence.append(f"meter {meter.hex()} counters: {_reasons(site, meter)}")
+
+
+# ------------------------------------------------------------------------------------------- 10
+
+
+def device_ca_quota(site, options, outcome):
+    """A device CA asked for one certificate more than its quota: refused, and its key is gone."""
+    from meterlab.smki.authority import QuotaExhausted
+    from meterlab.smki.keystore import public_bytes
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    quota = 2
+    ca = site.smki.create_device_ca("quota-test", quota, site.shares)
+    issued = refused = 0
+    for n in range(quota + 1):
+        keys = [public_bytes(ec.generate_private_key(ec.SECP256R1()).public_key()) for _ in range(2)]
+        try:
+            ca.certify(bytes.fromhex("70b3d54bff000000")[:7] + bytes([n]), *keys)
+            issued += 1
+        except QuotaExhausted as error:
+            refused += 1
+            outcome.evidence.append(f"refused: {error}")
+    outcome.numbers.update(quota=quota, asked=quota + 1, issued=issued, refused=refused)
+    outcome.claim("the device CA issued exactly its quota", issued == quota)
+    outcome.claim("the one more was refused", refused == 1)
+    outcome.claim("its key was destroyed after the last", not ca.key_present)
+
+
+SCENARIOS = (
+    Scenario("compromised-supplier", "a compromised supplier orders a mass disconnect through the DCC",
+             "8: the DCC counts what each user sends and quarantines too many critical commands",
+             compromised_supplier_mass_disconnect),
+    Scenario("dcc-bypass", "the same attacker bypasses the DCC and injects at the CSP",
+             "1: a meter processes nothing that has not passed through the DCC", bypass_dcc_into_csp),
+    Scenario("reverse-engineered-meter", "one meter's flash read out: its keys used to forge",
+             "6: reverse-engineering one meter yields that meter's keys only", reverse_engineered_meter),
+    Scenario("replay", "captured traffic replayed, reordered, and replayed across a reboot",
+             "1: every command's MAC is unique per message (counters only move up)", replay_and_reorder),
+    Scenario("outside-rights", "a DNO and a third party try commands outside their rights",
+             "4: each identity can do only its own tasks", outside_their_rights),
+    Scenario("consent", "a third party reads without consent, beyond it, and after it is revoked",
+             "4: a third party only reads, only with the consumer's consent", third_party_without_consent,
+             backends=("virtual",)),
+    Scenario("device-ca-quota", "a device CA asked for one certificate more than its quota",
+             "7: device identities come only from a device CA with a fixed quota", device_ca_quota),
+)
+
+
+def scenario(name):
+    for candidate in SCENARIOS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def run(name, home, meters=3, backend="virtual", threshold=2, progress=None):
+    """Run one scenario on a fresh estate; its Outcome."""
+    chosen = scenario(name)
+    outcome = Outcome(chosen.name, chosen.title, chosen.property)
+    if backend not in chosen.backends:
+        outcome.not_run = f"runs on {' and '.join(chosen.backends)} boards only"
+        return outcome
+    options = {"threshold": threshold}
+    with Site(home, meters=meters, backend=backend, thresholds=thresholds_with(threshold), progress=progress) as site:
+        chosen.run(site, options, outcome)
+    return outcome

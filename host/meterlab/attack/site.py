@@ -1,0 +1,196 @@
+"""The estate an attack runs against: an SMKI and its parties, the DCC and its CSP, and electricity meters,
+either on virtual boards (the firmware in real MicroPython, each on its own serial port) or in this process
+(fleet mode: the firmware core under CPython, meterlab.attack.fleet, for thousands of meters).
+
+Both backends answer the same questions, so a scenario is written once: which meters' supply is off, what
+each meter accepted and refused (its pipeline's counters), a meter's power cycle.
+"""
+import json
+import threading
+from pathlib import Path
+
+from meterfw import pipeline, roles
+from meterlab.dcc.anomaly import DEFAULT_THRESHOLDS, Thresholds
+from meterlab.dcc.service import ROUTED, Dcc
+from meterlab.smki.authority import Smki
+from meterlab.smki.parties import Party, create_dcc_parties
+
+PASSPHRASE = "meterlab attack"
+SUPPLIER_A = bytes.fromhex("90b3d51f30010000")
+SUPPLIER_B = bytes.fromhex("90b3d51f30030000")
+DNO = bytes.fromhex("90b3d51f30020000")
+THIRD_PARTY = bytes.fromhex("90b3d51f30070000")
+BACKENDS = ("virtual", "fleet")
+
+
+class SiteError(Exception):
+    pass
+
+
+def thresholds_with(disconnects_a_day):
+    """The DCC's default thresholds, with one supplier's disconnects a day set to disconnects_a_day."""
+    return Thresholds({**DEFAULT_THRESHOLDS,
+                       "per_user": {**DEFAULT_THRESHOLDS["per_user"], "0x0050": disconnects_a_day}})
+
+
+class Site:
+    """meters electricity meters owned by supplier A; B, a DNO and a third party are DCC users too."""
+
+    def __init__(self, home, meters=3, backend="virtual", thresholds=None, progress=None):
+        if backend not in BACKENDS:
+            raise SiteError(f"unknown backend {backend!r}: {' or '.join(BACKENDS)}")
+        if meters < 1:
+            raise SiteError("an estate has at least one meter")
+        self.home = Path(home)
+        self.backend = backend
+        self.progress = progress or (lambda text: None)
+        self.boards = {}  # meter ID -> VirtualBoard (virtual backend)
+        self.fleet = None  # the in-process meters' router (fleet backend)
+        self.progress(f"SMKI and parties for {meters} meters ({backend})")
+        self.smki, shares = Smki.create(self.home / "smki", PASSPHRASE, threshold=1, custodian_count=1)
+        self.parties = create_dcc_parties(self.smki, PASSPHRASE)
+        make = lambda name, role, eui: Party.create(self.smki, name, role, eui, PASSPHRASE)  # noqa: E731
+        self.supplier_a = make("SUPPLIER A", roles.SUPPLIER, SUPPLIER_A)
+        self.supplier_b = make("SUPPLIER B", roles.SUPPLIER, SUPPLIER_B)
+        self.dno = make("DNO", roles.NETWORK_OPERATOR, DNO)
+        self.third_party = make("ENERGY APP", roles.OTHER, THIRD_PARTY)
+        self.shares = shares  # the root's custodians' shares: a scenario may need a root operation
+        self.device_ca = self.smki.create_device_ca("estate", meters, shares)
+        try:
+            if backend == "virtual":
+                self._virtual_estate(meters, thresholds)
+            else:
+                self._fleet_estate(meters, thresholds)
+            self.progress(f"supplier A takes ownership of {meters} meters")
+            for meter in self.meters:
+                result = self.dcc.change_supplier(meter, self.supplier_a)
+                if result.status != ROUTED:
+                    raise SiteError(f"meter {meter.hex()} refused supplier A: {result.detail}")
+        except BaseException:
+            self.close()
+            raise
+
+    def _virtual_estate(self, count, thresholds):
+        from meterlab.boards.virtual import VirtualBoard
+        from meterlab.client import BoardClient
+        from meterlab.commission import commission
+        from meterlab.csp import Csp
+        from meterlab.transport import BoardConnection
+
+        self.csp = Csp({}, max_online=count, max_per_second=100, timeout=60.0)
+        self.dcc = Dcc(self.home / "dcc", self.smki, PASSPHRASE, self.csp, thresholds)
+        self._log = open(self.home / "boards.log", "w")
+        boards = [VirtualBoard(self.home / f"meter{n}", board="esp32-s3-devkitc", log=self._log, home=True)
+                  for n in range(count)]
+        self._started = boards
+        self.progress(f"starting {count} virtual boards")
+        errors = []
+
+        def start(board):
+            try:
+                board.start()
+            except Exception as error:  # reported below, with the board
+                errors.append(f"{board.state_dir}: {error}")
+
+        threads = [threading.Thread(target=start, args=(board,)) for board in boards]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise SiteError("virtual boards did not start: " + "; ".join(errors))
+        self.meters = []
+        for board in boards:
+            with BoardConnection(board.url, timeout=30.0) as connection:
+                record = commission(BoardClient(connection), self.smki, self.device_ca, self.parties,
+                                    self.dcc.register, "esme", progress=lambda *_: None)
+            self.csp.endpoints[record["eui64"]] = board.url
+            self.boards[record["eui64"]] = board
+            self.meters.append(record["eui64"])
+
+    def _fleet_estate(self, count, thresholds):
+        from meterlab.attack.fleet import Fleet, InProcessMeter
+
+        self.fleet = self.csp = Fleet()
+        self.dcc = Dcc(self.home / "dcc", self.smki, PASSPHRASE, self.fleet, thresholds)
+        self.meters = []
+        for n in range(count):
+            meter_id = bytes.fromhex("70b3d54b") + n.to_bytes(4, "big")
+            self.fleet.add(InProcessMeter(meter_id, self.smki, self.device_ca, self.parties, self.dcc.register))
+            self.meters.append(meter_id)
+            if (n + 1) % 1000 == 0:
+                self.progress(f"  {n + 1} meters commissioned")
+
+    # ------------------------------------------------------------------------------- what meters did
+
+    def device(self, meter):
+        return self.dcc.register.device(meter)
+
+    def deliver(self, meter, frame):
+        """(the meter's pipeline reason, its response) for frame put on the meter's link as it is, past
+        the DCC: what an attacker at the CSP, or holding the DCC, does."""
+        return self.csp(self.device(meter), frame)
+
+    def supply_off(self, meter):
+        """True if the meter's supply switch is open."""
+        if self.backend == "fleet":
+            relay = self.fleet.meters[meter].relay
+            return bool(relay) and not relay[-1]
+        gpio = self.boards[meter].state_dir / "gpio.json"
+        return gpio.is_file() and json.loads(gpio.read_text()).get("supply_relay") == 0
+
+    def counts(self, meter):
+        """(accepted, {reason name: count}) from the meter's own pipeline."""
+        if self.backend == "fleet":
+            core = self.fleet.meters[meter].pipeline
+            accepted, rejected = core.accepted, list(core.rejected)
+        else:
+            from meterlab.client import BoardClient
+            from meterlab.transport import BoardConnection
+
+            self.csp.close()  # a serial port takes one program at a time
+            with BoardConnection(self.boards[meter].url, timeout=30.0) as connection:
+                accepted, rejected = BoardClient(connection).status()
+        return accepted, {pipeline.REASON_NAMES[reason]: count for reason, count in enumerate(rejected) if count}
+
+    def read_flash(self, meter):
+        """What an attacker who reads the meter's flash gets: (its ID, DS private key, KA private key, the
+        ACB's KA public key from its anchors)."""
+        from meterfw import store
+
+        if self.backend == "fleet":
+            in_process = self.fleet.meters[meter]
+            return (meter, in_process._ds, in_process._ka,
+                    in_process.anchors.anchor(roles.ACCESS_CONTROL_BROKER)[2])
+        from meterlab.boards.provision import security_storage
+
+        storage = security_storage(self.boards[meter].state_dir)
+        device_id, ds, ka, _ = store.IdentityStore(storage).identity
+        return device_id, ds, ka, store.TrustAnchorStore(storage).anchor(roles.ACCESS_CONTROL_BROKER)[2]
+
+    def power_cycle(self, meter):
+        """Cut the meter's power and start it again: it keeps only what is on its flash."""
+        if self.backend == "fleet":
+            self.fleet.meters[meter].reboot()
+            return
+        self.csp.close()
+        board = self.boards[meter]
+        board.kill()
+        board.start()
+        self.csp.endpoints[meter] = board.url  # a restarted virtual board listens on a new port
+
+    def close(self):
+        if getattr(self, "csp", None) is not None and self.fleet is None:
+            self.csp.close()
+        if getattr(self, "dcc", None) is not None:
+            self.dcc.close()
+        for board in getattr(self, "_started", []):
+            board.kill()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

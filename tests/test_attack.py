@@ -1,0 +1,58 @@
+"""`meterlab attack`: every scenario runs end to end and its expected outcome is asserted, on virtual
+boards and in fleet mode; a claim that fails makes the run fail."""
+import json
+
+import pytest
+
+from meterlab.attack import scenarios
+from meterlab.cli import main
+
+
+@pytest.mark.virtual
+def test_every_scenario_holds_on_virtual_boards(tmp_path, capsys):
+    out = tmp_path / "outcomes.json"
+    assert main(["attack", "run", "all", "--meters", "3", "--threshold", "2", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    outcomes = {o["name"]: o for o in report["outcomes"]}
+    assert set(outcomes) == {s.name for s in scenarios.SCENARIOS}
+    assert all(o["held"] and o["claims"] for o in outcomes.values()), capsys.readouterr().out
+    flood = outcomes["compromised-supplier"]["numbers"]
+    assert (flood["meters_affected"], flood["blocked_at_dcc"], flood["alarms"]) == (2, 1, 1)
+    assert outcomes["dcc-bypass"]["numbers"]["meters_affected"] == 0
+    assert outcomes["dcc-bypass"]["numbers"]["blocked_at_meters"] == 3
+    assert outcomes["replay"]["numbers"]["replays_accepted"] == 0
+    assert any("bad MAC +1" in line for line in outcomes["dcc-bypass"]["evidence"])
+
+
+def test_fleet_mode_runs_the_same_scenarios_in_this_process(tmp_path, capsys):
+    out = tmp_path / "fleet.json"
+    assert main(["attack", "run", "all", "--backend", "fleet", "--meters", "12", "--threshold", "4",
+                 "--json", str(out)]) == 0
+    outcomes = {o["name"]: o for o in json.loads(out.read_text())["outcomes"]}
+    flood = outcomes["compromised-supplier"]["numbers"]
+    assert (flood["meters"], flood["meters_affected"], flood["blocked_at_dcc"]) == (12, 4, 8)
+    assert outcomes["consent"]["not_run"] == "runs on virtual boards only" and not outcomes["consent"]["held"]
+    assert all(o["held"] for name, o in outcomes.items() if name != "consent")
+    assert "6 held, 0 failed, 1 not run (backend: fleet)" in capsys.readouterr().out
+
+
+def test_below_the_threshold_every_meter_is_hit_and_no_alarm_is_raised(tmp_path):
+    outcome = scenarios.run("compromised-supplier", tmp_path, meters=3, backend="fleet", threshold=5)
+    assert outcome.held and outcome.numbers["meters_affected"] == 3 and outcome.numbers["alarms"] == 0
+
+
+def test_a_claim_that_fails_fails_the_run(tmp_path, monkeypatch, capsys):
+    def wrong(site, options, outcome):
+        outcome.claim("a meter disconnected by nobody", site.supply_off(site.meters[0]))
+
+    broken = scenarios.Scenario("broken", "a claim that does not hold", "none", wrong)
+    monkeypatch.setattr(scenarios, "SCENARIOS", scenarios.SCENARIOS + (broken,))
+    assert main(["attack", "run", "broken", "--backend", "fleet", "--meters", "1"]) == 1
+    assert "\u2717 a meter disconnected by nobody" in capsys.readouterr().out
+
+
+def test_the_list_names_each_scenario_and_its_property(capsys):
+    assert main(["attack", "list"]) == 0
+    listing = capsys.readouterr().out
+    for scenario in scenarios.SCENARIOS:
+        assert scenario.name in listing and scenario.property in listing
