@@ -22,6 +22,11 @@ def test_every_scenario_holds_on_virtual_boards(tmp_path, capsys):
     assert outcomes["dcc-bypass"]["numbers"]["blocked_at_meters"] == 3
     assert outcomes["replay"]["numbers"]["replays_accepted"] == 0
     assert any("bad MAC +1" in line for line in outcomes["dcc-bypass"]["evidence"])
+    assert outcomes["everything-compromised"]["numbers"]["meters_affected"] == 3  # no threshold helps then
+    assert outcomes["key-recovered"]["numbers"]["stolen_key_accepted_after"] == 0
+    drain = outcomes["battery-drain"]["numbers"]
+    assert drain["reads_refused_for_energy"] > 0 and drain["closes_run_by_the_meter"] >= 1
+    assert drain["life_years_flood_every_day"] < drain["life_years_normal"]
 
 
 def test_fleet_mode_runs_the_same_scenarios_in_this_process(tmp_path, capsys):
@@ -33,7 +38,7 @@ def test_fleet_mode_runs_the_same_scenarios_in_this_process(tmp_path, capsys):
     assert (flood["meters"], flood["meters_affected"], flood["blocked_at_dcc"]) == (12, 4, 8)
     assert outcomes["consent"]["not_run"] == "runs on virtual boards only" and not outcomes["consent"]["held"]
     assert all(o["held"] for name, o in outcomes.items() if name != "consent")
-    assert "6 held, 0 failed, 1 not run (backend: fleet)" in capsys.readouterr().out
+    assert "9 held, 0 failed, 1 not run (backend: fleet)" in capsys.readouterr().out
 
 
 def test_below_the_threshold_every_meter_is_hit_and_no_alarm_is_raised(tmp_path):

@@ -105,6 +105,36 @@ def bypass_dcc_into_csp(site, options, outcome):
     outcome.evidence += [f"meter {meter.hex()}: {bad} +{count}" for meter, count in bad_mac.items()]
 
 
+# -------------------------------------------------------------------------------------------- 3
+
+
+def everything_compromised(site, options, outcome):
+    """Supplier, DCC and CSP compromised together: the attacker signs as A, MACs as the DCC's ACB and puts
+    the frames straight on the links. No threshold applies and every meter it reaches acts; what bounds it
+    is how fast the links carry frames, measured here."""
+    import time
+
+    acb = site.parties[roles.ACCESS_CONTROL_BROKER]
+    audited = len(site.dcc.audit.entries())
+    frames = [(meter, commands.build_command(site.supplier_a, site.device(meter), DISCONNECT, b"", acb))
+              for meter in site.meters]
+    started = time.monotonic()
+    acted = sum(site.deliver(meter, frame)[0] == pipeline.ACCEPT for meter, frame in frames)
+    seconds = time.monotonic() - started
+    affected = sum(site.supply_off(meter) for meter in site.meters)
+    per_second = len(frames) / seconds
+    outcome.numbers.update(meters=len(site.meters), meters_affected=affected, executed=acted, blocked=0,
+                           seconds=round(seconds, 3), frames_per_second_one_link_at_a_time=round(per_second, 1),
+                           meters_an_hour_one_link_at_a_time=round(per_second * 3600),
+                           dcc_audit_entries_added=len(site.dcc.audit.entries()) - audited)
+    outcome.claim("no threshold applies: every meter reached acts", acted == affected == len(site.meters))
+    outcome.claim("the DCC never saw it (nothing in its audit)", len(site.dcc.audit.entries()) == audited)
+    outcome.evidence.append(
+        f"{per_second:.1f} frames/s sent one meter at a time ({site.backend}): about {per_second * 3600:,.0f} "
+        f"meters an hour per link; links in parallel (the CSP's meters online at once, a hub's frames per "
+        f"second) multiply it, and nothing else in the design bounds it")
+
+
 # -------------------------------------------------------------------------------------------- 4
 
 
@@ -232,6 +262,106 @@ def third_party_without_consent(site, options, outcome):
     outcome.evidence.append(f"meter {meter.hex()} counters: {_reasons(site, meter)}")
 
 
+# -------------------------------------------------------------------------------------------- 8
+
+
+def battery_drain(site, options, outcome):
+    """A compromised supplier floods its gas meter: valve closes (critical) and reads (not), through the
+    DCC. The thresholds let a few closes through; the ledger pays reads only down to the reserve kept for
+    critical work, then refuses them before their MAC check. The battery's projected life is given for a
+    normal day and for this day, every day."""
+    import time
+
+    from meterlab.power.battery import LI_SOCL2_D_19AH, daily_mah, life_years
+    from meterlab.power.gas_day import normal_day
+    from meterlab.power.profile import PowerProfile
+
+    board = "rpi-pico"
+    meter = site.gas_meter(board)
+    profile = PowerProfile.of(board)
+    costs = profile.costs_uj()
+    allowance, reserve, *_ = site.ledger(meter)
+    reads_needed = (allowance - reserve) // costs["mac_check"] + 20  # enough to spend all it may, and more
+    answered = refused = 0
+    # paced under the CSP's frames a second to one meter (which would refuse the rest: a defence too, but
+    # a patient attacker stays under it, and the meter's own budget is what this scenario tests)
+    pace = min(250, getattr(site.csp, "max_per_second", 250))
+    for start in range(0, reads_needed, pace):
+        batch = [command_request(site.supplier_a, meter, authorisation.READ_GAS_REGISTER, b"")
+                 for _ in range(min(pace, reads_needed - start))]
+        for result in site.dcc.submit_batch(batch):
+            answered += result.reason == pipeline.ACCEPT
+            refused += result.reason == pipeline.REJECT_ENERGY
+        if site.backend == "virtual":
+            time.sleep(1.05)  # the CSP's one-second window empties
+    after_reads = site.ledger(meter)
+    closes = site.dcc.submit_batch([command_request(site.supplier_a, meter, authorisation.VALVE_CLOSE, b"")
+                                    for _ in range(options.get("closes", 50))])
+    allowance, reserve, spent, spent_critical, _, _ = site.ledger(meter)
+    normal = normal_day(costs)
+    sleep_ma = profile.sleep_ma(dev_board=False)
+    years = {label: life_years(LI_SOCL2_D_19AH, uj, profile.supply_v, sleep_ma)
+             for label, uj in (("normal", normal), ("flood", max(spent, normal)))}
+    days_lost = (daily_mah(spent, profile.supply_v, sleep_ma) - daily_mah(normal, profile.supply_v, sleep_ma)) \
+        / daily_mah(normal, profile.supply_v, sleep_ma)
+    routed = sum(result.status == ROUTED for result in closes)
+    outcome.numbers.update(valve_closes_sent=len(closes), closes_routed_by_the_dcc=routed,
+                           closes_blocked_at_dcc=sum(result.status == QUARANTINED for result in closes),
+                           reads_sent=reads_needed, reads_answered=answered, reads_refused_for_energy=refused,
+                           reads_lost_otherwise=reads_needed - answered - refused,
+                           spent_today_uj=spent, allowance_uj=allowance, reserve_uj=reserve,
+                           life_years_normal=round(years["normal"], 2), life_years_flood_every_day=round(years["flood"], 2),
+                           battery_days_lost_to_one_flood_day=round(days_lost, 2))
+    closed = sum(result.status == ROUTED and result.reason == pipeline.ACCEPT for result in closes)
+    outcome.numbers["closes_run_by_the_meter"] = closed
+    outcome.claim("reads were refused for energy once the day's non-critical share was spent",
+                  refused > 0 and answered + refused == reads_needed)
+    outcome.claim("the reads left the reserve for critical work whole",
+                  after_reads[2] - after_reads[3] <= allowance - reserve)
+    outcome.claim("after the read flood a valve close still ran: the reserve was there for it", closed >= 1)
+    outcome.claim("the DCC's threshold let no more valve closes through than it allows (5)", routed <= 5)
+    outcome.claim("the day never spent more than its allowance", spent <= allowance)
+    outcome.evidence.append(f"ledger: spent {spent / 1e6:.3f} J of {allowance / 1e6:.3f} J, "
+                            f"{spent_critical / 1e6:.3f} J on critical work; {refused} reads refused for energy")
+
+
+# -------------------------------------------------------------------------------------------- 9
+
+
+def compromised_key_recovered(site, options, outcome):
+    """Supplier A's meter-facing keys are stolen. The DCC's Recovery party replaces A's anchor on every
+    meter with A's new keys: the stolen key then works on no meter, even MAC'd by the DCC, and the new one
+    works on all."""
+    from meterlab.attack.site import PASSPHRASE, SUPPLIER_A_REKEYED
+    from meterlab.smki.parties import Party
+
+    acb = site.parties[roles.ACCESS_CONTROL_BROKER]
+    old = site.supplier_a
+    tariff = esme_host.tariff([(0, 15_000)])
+
+    def stolen(meter):  # the thief's tariff, signed with A's old key, MAC'd by the ACB (through the DCC as A)
+        return site.deliver(meter, commands.build_command(old, site.device(meter), TARIFF, tariff, acb))[0]
+
+    before = stolen(site.meters[0])
+    new = Party.create(site.smki, "SUPPLIER A (new keys)", roles.SUPPLIER, SUPPLIER_A_REKEYED, PASSPHRASE)
+    site.dcc.users[new.eui64] = new
+    recovered = [site.dcc.install_by_recovery(meter, new, roles.SUPPLIER) for meter in site.meters]
+    after = [stolen(meter) for meter in site.meters]
+    through_dcc = site.dcc.submit(command_request(old, site.meters[0], TARIFF, tariff)).status
+    fresh = [site.dcc.submit(command_request(new, meter, TARIFF, tariff)).reason for meter in site.meters]
+    outcome.numbers.update(meters=len(site.meters), recovered=sum(r.status == ROUTED for r in recovered),
+                           stolen_key_accepted_after=after.count(pipeline.ACCEPT),
+                           blocked_at_meters=sum(reason != pipeline.ACCEPT for reason in after),
+                           new_key_accepted=fresh.count(pipeline.ACCEPT))
+    outcome.claim("before recovery the stolen key works", before == pipeline.ACCEPT)
+    outcome.claim("the Recovery key replaced the supplier anchor on every meter",
+                  all(r.status == ROUTED for r in recovered) and all(site.dcc.owner(m) == new.eui64 for m in site.meters))
+    outcome.claim("after it the stolen key works on no meter", pipeline.ACCEPT not in after)
+    outcome.claim("and the DCC no longer routes the old identity's commands", through_dcc == REFUSED)
+    outcome.claim("A's new keys work on every meter", fresh == [pipeline.ACCEPT] * len(site.meters))
+    outcome.evidence += sorted({f"stolen key after recovery: {pipeline.REASON_NAMES[r]}" for r in after})
+
+
 # ------------------------------------------------------------------------------------------- 10
 
 
@@ -265,6 +395,9 @@ SCENARIOS = (
              compromised_supplier_mass_disconnect),
     Scenario("dcc-bypass", "the same attacker bypasses the DCC and injects at the CSP",
              "1: a meter processes nothing that has not passed through the DCC", bypass_dcc_into_csp),
+    Scenario("everything-compromised", "supplier, DCC and CSP compromised together: disconnects straight onto the links",
+             "8 and 1 together: with the DCC itself compromised, only the links' capacity bounds an attack",
+             everything_compromised),
     Scenario("reverse-engineered-meter", "one meter's flash read out: its keys used to forge",
              "6: reverse-engineering one meter yields that meter's keys only", reverse_engineered_meter),
     Scenario("replay", "captured traffic replayed, reordered, and replayed across a reboot",
@@ -274,6 +407,11 @@ SCENARIOS = (
     Scenario("consent", "a third party reads without consent, beyond it, and after it is revoked",
              "4: a third party only reads, only with the consumer's consent", third_party_without_consent,
              backends=("virtual",)),
+    Scenario("battery-drain", "a flood of valve closes and reads at a battery gas meter",
+             "9: the gas meter's energy is budgeted; only critical work may spend its reserve", battery_drain),
+    Scenario("key-recovered", "a supplier's stolen key, recovered: the Recovery key replaces its anchors",
+             "10: compromise is recoverable: trust anchors can be replaced by the Recovery key",
+             compromised_key_recovered),
     Scenario("device-ca-quota", "a device CA asked for one certificate more than its quota",
              "7: device identities come only from a device CA with a fixed quota", device_ca_quota),
 )

@@ -17,6 +17,7 @@ from meterlab.smki.parties import Party, create_dcc_parties
 
 PASSPHRASE = "meterlab attack"
 SUPPLIER_A = bytes.fromhex("90b3d51f30010000")
+SUPPLIER_A_REKEYED = bytes.fromhex("90b3d51f30010001")  # A's identity after its keys were stolen
 SUPPLIER_B = bytes.fromhex("90b3d51f30030000")
 DNO = bytes.fromhex("90b3d51f30020000")
 THIRD_PARTY = bytes.fromhex("90b3d51f30070000")
@@ -120,6 +121,54 @@ class Site:
             self.meters.append(meter_id)
             if (n + 1) % 1000 == 0:
                 self.progress(f"  {n + 1} meters commissioned")
+
+    def gas_meter(self, board="rpi-pico"):
+        """A battery gas meter owned by supplier A, added to the estate on first use: reached on its own
+        link (a virtual board on its serial port, or in this process), its ledger priced on board's power
+        profile. Without a hub in front of it, every read reaches it: what its ledger does is the point."""
+        if getattr(self, "_gas", None) is not None:
+            return self._gas
+        device_ca = self.smki.create_device_ca("gas", 1, self.shares)
+        if self.backend == "fleet":
+            from meterlab.attack.fleet import InProcessMeter
+
+            meter = bytes.fromhex("70b3d54bffff0001")
+            self.fleet.add(InProcessMeter(meter, self.smki, device_ca, self.parties, self.dcc.register,
+                                          role="gsme", board=board))
+        else:
+            from meterlab.boards.virtual import VirtualBoard
+            from meterlab.client import BoardClient
+            from meterlab.commission import commission
+            from meterlab.transport import BoardConnection
+
+            board_process = VirtualBoard(self.home / "gas", role="gsme", board=board, log=self._log)
+            self._started.append(board_process)
+            board_process.start()
+            with BoardConnection(board_process.url, timeout=30.0) as connection:
+                meter = commission(BoardClient(connection), self.smki, device_ca, self.parties, self.dcc.register,
+                                   "gsme", progress=lambda *_: None)["eui64"]
+            self.csp.max_online += 1
+            self.csp.endpoints[meter] = board_process.url
+            self.boards[meter] = board_process
+        result = self.dcc.change_supplier(meter, self.supplier_a)
+        if result.status != ROUTED:
+            raise SiteError(f"the gas meter refused supplier A: {result.detail}")
+        self._gas = meter
+        return meter
+
+    def ledger(self, meter):
+        """The gas meter's energy ledger today: (allowance, reserve, spent, spent on critical work,
+        refused non-critical, refused critical), in microjoules and counts."""
+        if self.backend == "fleet":
+            book = self.fleet.meters[meter].meter.ledger
+        else:
+            from meterlab.client import BoardClient
+            from meterlab.transport import BoardConnection
+
+            self.csp.close()
+            with BoardConnection(self.boards[meter].url, timeout=30.0) as connection:
+                book = BoardClient(connection).ledger()
+        return (book.allowance, book.reserve, book.spent, book.spent_critical, book.refused, book.refused_critical)
 
     # ------------------------------------------------------------------------------- what meters did
 
