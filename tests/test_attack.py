@@ -61,3 +61,27 @@ def test_the_list_names_each_scenario_and_its_property(capsys):
     listing = capsys.readouterr().out
     for scenario in scenarios.SCENARIOS:
         assert scenario.name in listing and scenario.property in listing
+
+
+def test_the_html_report_lists_each_scenario_its_property_outcome_and_evidence(tmp_path):
+    page = tmp_path / "attacks.html"
+    assert main(["attack", "run", "all", "--backend", "fleet", "--meters", "4", "--html", str(page)]) == 0
+    text = page.read_text()
+    for scenario in scenarios.SCENARIOS:
+        assert scenario.name in text and scenario.property.split(":")[0] in text
+    assert "9 held, 0 failed, 1 not run." in text and "DCC alarm" in text and "not run: runs on virtual" in text
+
+
+def test_the_sweep_shows_affected_meters_growing_with_the_threshold(tmp_path, capsys):
+    from PIL import Image
+
+    out, png = tmp_path / "sweep.json", tmp_path / "sweep.png"
+    assert main(["attack", "sweep", "--meters", "300", "--thresholds", "1,10,1000", "--json", str(out),
+                 "--plot", str(png)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["threshold"], r["meters_affected"], r["blocked_at_dcc"], r["alarms"]) for r in rows] == [
+        (1, 1, 299, 1), (10, 10, 290, 1), (1000, 300, 0, 0)]
+    with Image.open(png) as image:
+        image.load()
+        assert image.size[0] > 300
+    assert "threshold" in capsys.readouterr().out

@@ -26,8 +26,19 @@ def add_attack_commands(commands):
     run.add_argument("--threshold", type=int, default=2,
                      help="disconnects a day the DCC lets one supplier send (default %(default)s)")
     run.add_argument("--json", metavar="FILE", help="write the outcomes as JSON")
+    run.add_argument("--html", metavar="FILE", help="write a report: each scenario, its property, its outcome, "
+                                                    "its evidence")
     run.add_argument("--workdir", help="keep the estates here (default: a temporary folder)")
     run.set_defaults(handler=cmd_attack_run)
+    sweep = attack_commands.add_parser(
+        "sweep", help="the compromised supplier's disconnect flood in fleet mode, once per DCC threshold")
+    sweep.add_argument("--meters", type=int, default=100_000, help="meters in the estate (default %(default)s)")
+    sweep.add_argument("--thresholds", default="1,10,100,1000,10000",
+                       help="disconnects a day the DCC lets one supplier send, comma-separated (default %(default)s)")
+    sweep.add_argument("--json", metavar="FILE", help="write the table as JSON")
+    sweep.add_argument("--plot", metavar="FILE.png", help="plot meters affected against the threshold")
+    sweep.add_argument("--workdir", help="keep the estate here (default: a temporary folder)")
+    sweep.set_defaults(handler=cmd_attack_sweep)
 
 
 def cmd_attack_list(args):
@@ -65,6 +76,11 @@ def cmd_attack_run(args):
                                                "threshold": args.threshold,
                                                "outcomes": [o.to_json() for o in outcomes]}, indent=2))
         print(f"outcomes in {args.json}")
+    if args.html:
+        from meterlab.attack.report import write_html
+
+        write_html(args.html, outcomes, args.backend, args.meters, args.threshold)
+        print(f"report in {args.html}")
     return 1 if failed else 0
 
 
@@ -79,3 +95,29 @@ def _print(outcome, seconds):
     for line in outcome.evidence:
         print(f"     evidence: {line}")
     print(f"   ({seconds:.1f}s)", flush=True)
+
+
+def cmd_attack_sweep(args):
+    from meterlab.attack.sweep import plot, run_sweep, table
+
+    try:
+        thresholds = sorted({int(value) for value in args.thresholds.split(",")})
+    except ValueError:
+        print(f"meterlab: --thresholds {args.thresholds!r}: whole numbers, comma-separated", file=sys.stderr)
+        return 1
+    if args.meters < 1 or not thresholds or thresholds[0] < 0:
+        print("meterlab: --meters is at least 1, and thresholds at least 0", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="meterlab-sweep-") as scratch:
+        result = run_sweep(Path(args.workdir or scratch), args.meters, thresholds,
+                           progress=lambda text: print(f"   {text}", flush=True))
+    print(table(result))
+    print(f"estate {result['estate_seconds']}s, flood signed in {result['signing_seconds']}s, "
+          f"{result['total_seconds']}s in all")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print(f"table in {args.json}")
+    if args.plot:
+        plot(result, args.plot)
+        print(f"plot in {args.plot}")
+    return 0

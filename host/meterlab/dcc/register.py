@@ -41,6 +41,17 @@ class DeviceRegister:
         except sqlite3.IntegrityError:
             raise RegisterError(f"device {eui64.hex()} is registered already") from None
 
+    def register_many(self, devices, role, device_ca):
+        """register() for each (eui64, DS certificate, KA certificate) of devices, in one transaction:
+        all or none."""
+        now = time.time()
+        try:
+            with self._db:
+                self._db.executemany("INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?)",
+                                     [(eui64.hex(), role, ds, ka, device_ca, now) for eui64, ds, ka in devices])
+        except sqlite3.IntegrityError:
+            raise RegisterError("a device in the batch is registered already") from None
+
     def device(self, eui64):
         row = self._db.execute("SELECT eui64, role, ds_certificate, ka_certificate, device_ca, commissioned_at "
                                "FROM devices WHERE eui64 = ?", (eui64.hex(),)).fetchone()

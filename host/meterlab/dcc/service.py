@@ -137,6 +137,17 @@ class Dcc:
         self._write("INSERT OR REPLACE INTO ownership VALUES (?, ?)", (meter.hex(), supplier.hex()))
         self._owners[meter] = supplier
 
+    def record_installation(self, meters, supplier):
+        """An estate installed in bulk with supplier's anchor already on its meters (the fleet mode of
+        meterlab attack, where thousands are set up at once): supplier becomes each one's owner, as a
+        change of supplier would have made it, in one audited write."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO ownership VALUES (?, ?)",
+                                 [(meter.hex(), supplier.eui64.hex()) for meter in meters])
+        for meter in meters:
+            self._owners[meter] = supplier.eui64
+        self.audit.append("dcc", "installed", {"supplier": supplier.eui64.hex(), "meters": len(meters)})
+
     def _device(self, meter):
         # Register entries never change once made: read each once.
         device = self._devices.get(meter)
