@@ -23,6 +23,7 @@ def test_every_scenario_holds_on_virtual_boards(tmp_path, capsys):
     assert outcomes["replay"]["numbers"]["replays_accepted"] == 0
     assert any("bad MAC +1" in line for line in outcomes["dcc-bypass"]["evidence"])
     assert outcomes["everything-compromised"]["numbers"]["meters_affected"] == 3  # no threshold helps then
+    assert outcomes["everything-compromised"]["numbers"]["meters_an_hour_per_hub_online"] > 100_000
     assert outcomes["key-recovered"]["numbers"]["stolen_key_accepted_after"] == 0
     drain = outcomes["battery-drain"]["numbers"]
     assert drain["reads_refused_for_energy"] > 0 and drain["closes_run_by_the_meter"] >= 1

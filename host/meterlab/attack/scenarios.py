@@ -123,16 +123,26 @@ def everything_compromised(site, options, outcome):
     seconds = time.monotonic() - started
     affected = sum(site.supply_off(meter) for meter in site.meters)
     per_second = len(frames) / seconds
+    # The physical bound: each meter needs one frame, and a hub's radio carries so many a second (the
+    # board description's air time a byte, the frame and its answer); hubs online at once multiply it.
+    from meterlab.boards.descriptions import load_board
+
+    air_ms_a_byte = load_board("esp32-devkitc")["power"]["durations_ms"]["link_byte"]
+    answer_bytes = 120  # a signed disconnect's answer, about; the command's own size is measured
+    hub_per_second = 1000 / (air_ms_a_byte * (len(frames[0][1]) + answer_bytes))
     outcome.numbers.update(meters=len(site.meters), meters_affected=affected, executed=acted, blocked=0,
                            seconds=round(seconds, 3), frames_per_second_one_link_at_a_time=round(per_second, 1),
                            meters_an_hour_one_link_at_a_time=round(per_second * 3600),
+                           frames_a_second_a_hubs_radio_carries=round(hub_per_second),
+                           meters_an_hour_per_hub_online=round(hub_per_second * 3600),
                            dcc_audit_entries_added=len(site.dcc.audit.entries()) - audited)
     outcome.claim("no threshold applies: every meter reached acts", acted == affected == len(site.meters))
     outcome.claim("the DCC never saw it (nothing in its audit)", len(site.dcc.audit.entries()) == audited)
     outcome.evidence.append(
-        f"{per_second:.1f} frames/s sent one meter at a time ({site.backend}): about {per_second * 3600:,.0f} "
-        f"meters an hour per link; links in parallel (the CSP's meters online at once, a hub's frames per "
-        f"second) multiply it, and nothing else in the design bounds it")
+        f"{per_second:.1f} frames/s sent one meter at a time on this machine ({site.backend}); a hub's ESP-NOW "
+        f"radio carries about {hub_per_second:,.0f} such exchanges a second ({air_ms_a_byte} ms a byte on air): "
+        f"at most {hub_per_second * 3600:,.0f} meters an hour per hub online, times the hubs online at once. "
+        f"Nothing else in the design bounds it")
 
 
 # -------------------------------------------------------------------------------------------- 4
