@@ -86,3 +86,11 @@ def test_the_sweep_shows_affected_meters_growing_with_the_threshold(tmp_path, ca
         image.load()
         assert image.size[0] > 300
     assert "threshold" in capsys.readouterr().out
+
+
+def test_every_outcome_counts_the_meters_affected(tmp_path):
+    for scenario in scenarios.SCENARIOS:
+        if "fleet" in scenario.backends:
+            outcome = scenarios.run(scenario.name, tmp_path / scenario.name, meters=3, backend="fleet")
+            assert "meters_affected" in outcome.numbers and any(key.startswith("blocked") for key in outcome.numbers), \
+                scenario.name

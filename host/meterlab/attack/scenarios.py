@@ -170,7 +170,11 @@ def reverse_engineered_meter(site, options, outcome):
     on_victim = site.deliver(victim, forge(stolen_id, READ, esme_host.read()))[0]
     on_other = site.deliver(other, forge(other, READ, esme_host.read()))[0]
     critical = site.deliver(victim, forge(stolen_id, DISCONNECT, b"", sign=True))[0]
-    outcome.numbers.update(meters=len(site.meters), keys_stolen_from=1, forged_reads_accepted=int(on_victim == 0),
+    outcome.numbers.update(meters=len(site.meters), keys_stolen_from=1,
+                           meters_affected=int(on_victim == 0) + int(on_other == 0),
+                           executed=[on_victim, on_other, critical].count(pipeline.ACCEPT),
+                           blocked_at_meters=3 - [on_victim, on_other, critical].count(pipeline.ACCEPT),
+                           forged_reads_accepted=int(on_victim == 0),
                            forged_on_other_meters_accepted=int(on_other == 0), forged_critical_accepted=int(critical == 0))
     outcome.claim("the stolen keys forge a read for that meter", on_victim == pipeline.ACCEPT)
     outcome.claim("they forge nothing another meter accepts (bad MAC)", on_other == pipeline.REJECT_BAD_MAC)
@@ -197,6 +201,7 @@ def replay_and_reorder(site, options, outcome):
     replayed = replays + [older] + after_reboot
     outcome.numbers.update(genuine_accepted=first.count(0) + int(newer == 0), replays_sent=len(replayed),
                            replays_accepted=replayed.count(pipeline.ACCEPT),
+                           meters_affected=int(pipeline.ACCEPT in replayed), executed=replayed.count(pipeline.ACCEPT),
                            blocked_at_meter=replayed.count(pipeline.REJECT_REPLAY))
     outcome.claim("the genuine frames were accepted, once", first == [0, 0] and newer == pipeline.ACCEPT)
     outcome.claim("every replay, reordered frame and post-reboot replay was refused as a replay",
@@ -221,7 +226,8 @@ def outside_their_rights(site, options, outcome):
     for label, (party, code, payload) in attempts.items():
         at_dcc[label] = site.dcc.submit(command_request(party, meter, code, payload)).status
         at_meter[label] = site.deliver(meter, commands.build_command(party, device, code, payload, acb))[0]
-    outcome.numbers.update(attempts=len(attempts), executed=sum(r == 0 for r in at_meter.values()),
+    outcome.numbers.update(attempts=len(attempts), meters_affected=int(any(r == 0 for r in at_meter.values())),
+                           executed=sum(r == 0 for r in at_meter.values()),
                            blocked_at_dcc=sum(s == REFUSED for s in at_dcc.values()),
                            blocked_at_meter=sum(r != 0 for r in at_meter.values()))
     outcome.claim("the network operator's own right works (a read)",
@@ -264,7 +270,8 @@ def third_party_without_consent(site, options, outcome):
         BoardClient(home).consent_revoke(party.eui64)
     after = read(3)
     refused = [before, beyond, after]
-    outcome.numbers.update(reads=4, executed=int(within == 0), blocked_at_meter=sum(r != 0 for r in refused))
+    outcome.numbers.update(reads=4, meters_affected=sum(r == pipeline.ACCEPT for r in refused),
+                           executed=int(within == 0), blocked_at_meter=sum(r != 0 for r in refused))
     outcome.claim("no read before the consumer's consent", before == pipeline.REJECT_UNKNOWN_ORIGINATOR)
     outcome.claim("a read within the consent works", within == pipeline.ACCEPT)
     outcome.claim("a read beyond its months is refused", beyond == pipeline.REJECT_CONSENT_SCOPE)
@@ -315,15 +322,15 @@ def battery_drain(site, options, outcome):
     days_lost = (daily_mah(spent, profile.supply_v, sleep_ma) - daily_mah(normal, profile.supply_v, sleep_ma)) \
         / daily_mah(normal, profile.supply_v, sleep_ma)
     routed = sum(result.status == ROUTED for result in closes)
-    outcome.numbers.update(valve_closes_sent=len(closes), closes_routed_by_the_dcc=routed,
-                           closes_blocked_at_dcc=sum(result.status == QUARANTINED for result in closes),
+    closed = sum(result.status == ROUTED and result.reason == pipeline.ACCEPT for result in closes)
+    outcome.numbers.update(meters_affected=1, valve_closes_sent=len(closes), closes_routed_by_the_dcc=routed,
+                           blocked_at_dcc=sum(result.status == QUARANTINED for result in closes),
+                           blocked_at_meter_for_energy=refused + (routed - closed),
                            reads_sent=reads_needed, reads_answered=answered, reads_refused_for_energy=refused,
                            reads_lost_otherwise=reads_needed - answered - refused,
                            spent_today_uj=spent, allowance_uj=allowance, reserve_uj=reserve,
                            life_years_normal=round(years["normal"], 2), life_years_flood_every_day=round(years["flood"], 2),
-                           battery_days_lost_to_one_flood_day=round(days_lost, 2))
-    closed = sum(result.status == ROUTED and result.reason == pipeline.ACCEPT for result in closes)
-    outcome.numbers["closes_run_by_the_meter"] = closed
+                           battery_days_lost_to_one_flood_day=round(days_lost, 2), closes_run_by_the_meter=closed)
     outcome.claim("reads were refused for energy once the day's non-critical share was spent",
                   refused > 0 and answered + refused == reads_needed)
     outcome.claim("the reads left the reserve for critical work whole",
@@ -360,6 +367,7 @@ def compromised_key_recovered(site, options, outcome):
     through_dcc = site.dcc.submit(command_request(old, site.meters[0], TARIFF, tariff)).status
     fresh = [site.dcc.submit(command_request(new, meter, TARIFF, tariff)).reason for meter in site.meters]
     outcome.numbers.update(meters=len(site.meters), recovered=sum(r.status == ROUTED for r in recovered),
+                           meters_affected=after.count(pipeline.ACCEPT), executed=after.count(pipeline.ACCEPT),
                            stolen_key_accepted_after=after.count(pipeline.ACCEPT),
                            blocked_at_meters=sum(reason != pipeline.ACCEPT for reason in after),
                            new_key_accepted=fresh.count(pipeline.ACCEPT))
@@ -393,7 +401,8 @@ def device_ca_quota(site, options, outcome):
         except QuotaExhausted as error:
             refused += 1
             outcome.evidence.append(f"refused: {error}")
-    outcome.numbers.update(quota=quota, asked=quota + 1, issued=issued, refused=refused)
+    outcome.numbers.update(quota=quota, asked=quota + 1, issued=issued, refused=refused,
+                           meters_affected=max(0, issued - quota), blocked_at_device_ca=refused)
     outcome.claim("the device CA issued exactly its quota", issued == quota)
     outcome.claim("the one more was refused", refused == 1)
     outcome.claim("its key was destroyed after the last", not ca.key_present)
