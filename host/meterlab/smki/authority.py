@@ -252,8 +252,9 @@ class DeviceCA:
         if record["destroyed"] or len(record["devices"]) + len(wanted) > record["quota"]:
             raise QuotaExhausted(
                 f"device CA {self.name!r} has issued {len(record['devices'])} of its quota of {record['quota']} "
-                f"devices{' and its key was destroyed' if record['destroyed'] else ''}: {len(wanted)} more do not "
-                f"fit; create another device CA (a root operation) to commission more")
+                f"devices{' and its key was destroyed' if record['destroyed'] else ''}: {len(wanted)} more "
+                f"{'does' if len(wanted) == 1 else 'do'} not fit; create another device CA (a root operation) "
+                f"to commission more")
         issued_before = set(record["devices"])
         for name in wanted:
             if name in issued_before:
