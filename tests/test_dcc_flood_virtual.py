@@ -2,12 +2,10 @@
 to its 20 meters; at most the threshold reach a meter, an alarm is raised, the rest wait in
 quarantine and are still there after a DCC restart; another supplier's meters are untouched; and the
 same flood injected at the CSP, without the DCC, changes nothing on any meter."""
-import threading
-
 import pytest
 
 from meterfw import authorisation, gbcs, pipeline, roles
-from meterlab.boards.virtual import VirtualBoard
+from meterlab.boards.virtual import VirtualBoard, start_boards
 from meterlab.client import BoardClient
 from meterlab.commission import commission
 from meterlab.csp import Csp
@@ -23,23 +21,6 @@ PASSPHRASE = "flood"
 DISCONNECT = authorisation.SUPPLY_DISCONNECT
 THRESHOLDS = Thresholds({"window_seconds": 86400, "per_user": {"0x0050": 5, "default": 10000},
                          "total": {"0x0050": 100, "default": 100000}})
-
-
-def start_all(boards):
-    errors = []
-
-    def start(board):
-        try:
-            board.start()
-        except Exception as error:  # reported below, with the board
-            errors.append((board.state_dir, error))
-
-    threads = [threading.Thread(target=start, args=(board,)) for board in boards]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
 
 
 def accepted_on_boards(csp, meters):
@@ -63,7 +44,7 @@ def test_compromised_supplier_flood_on_virtual_boards(tmp_path):
     csp = Csp({}, max_online=22, max_per_second=50)
     dcc = Dcc(tmp_path / "dcc", smki, PASSPHRASE, csp, THRESHOLDS)
     try:
-        start_all(boards)
+        start_boards(boards)
         meters = []
         for board in boards:
             with BoardConnection(board.url, timeout=30.0) as connection:

@@ -14,7 +14,7 @@ from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient
 from meterlab.commission import commission
 from meterlab.csp import Csp
-from meterlab.dcc.anomaly import DEFAULT_THRESHOLDS, Thresholds
+from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import QUEUED, ROUTED, Dcc, command_request
 from meterlab.parties import commands
 from meterlab.smki.authority import Smki
@@ -56,8 +56,7 @@ def site(tmp_path_factory):
     }
     csp = Csp({}, max_online=4, max_per_second=200, timeout=60.0)
     # the DCC lets a supplier read its GPFs 20,000 times a day (the default per code is 10,000)
-    thresholds = Thresholds({**DEFAULT_THRESHOLDS,
-                             "per_user": {**DEFAULT_THRESHOLDS["per_user"], "0x00A0": 20_000}})
+    thresholds = Thresholds.defaults_with(per_user={"0x00A0": 20_000})
     dcc = Dcc(home / "dcc", smki, PASSPHRASE, csp, thresholds=thresholds)
     try:
         ids = {}

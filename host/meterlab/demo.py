@@ -30,7 +30,7 @@ from meterlab.boards.virtual import VirtualBoard, VirtualRadio, deploy_to_state
 from meterlab.client import BoardClient
 from meterlab.commission import commission
 from meterlab.csp import Csp
-from meterlab.dcc.anomaly import DEFAULT_THRESHOLDS, Thresholds
+from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import QUARANTINED, QUEUED, REFUSED, ROUTED, Dcc, command_request
 from meterlab.parties import commands
 from meterlab.smki.authority import Smki
@@ -150,8 +150,7 @@ def _story(root, narrator):
         narrator.check(device_ca.key_present, "the device CA was made by custodians 1 and 3 together")
         supplier_a = Party.create(smki, "SUPPLIER A", roles.SUPPLIER, SUPPLIER_A, DEMO_PASSPHRASE)
         supplier_b = Party.create(smki, "SUPPLIER B", roles.SUPPLIER, SUPPLIER_B, DEMO_PASSPHRASE)
-        thresholds = Thresholds({**DEFAULT_THRESHOLDS,
-                                 "per_user": {**DEFAULT_THRESHOLDS["per_user"], "0x0050": DISCONNECTS_A_DAY}})
+        thresholds = Thresholds.defaults_with(per_user={"0x0050": DISCONNECTS_A_DAY})
         csp = Csp({}, max_online=3, max_per_second=100, timeout=60.0)
         dcc = Dcc(root / "dcc", smki, DEMO_PASSPHRASE, csp, thresholds=thresholds)
 

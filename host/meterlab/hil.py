@@ -119,6 +119,10 @@ class LabBoards:
         board.start()
         return LabBoard(role, board.url, virtual=True, home_url=board.home_url)
 
+    def started(self):
+        """{role: LabBoard} of the roles used so far."""
+        return dict(self._boards)
+
     def close(self):
         for board in self._virtual:
             board.kill()
@@ -126,16 +130,12 @@ class LabBoards:
 
 def wipe(url, timeout_s=120.0):
     """Remove every non-firmware file from a real board's flash (see the module's doc)."""
-    from meterlab.boards.deploy import _run_mpremote
-    from meterlab.boards.firmware import BOOT_FILES, firmware_files
-    from meterlab.paths import FIRMWARE_DIR
+    from meterlab.boards.deploy import run_mpremote
+    from meterlab.boards.firmware import board_paths
 
-    keep = {"board.json", "config.json", "boot.py", "meterfw/crypto/p256_tables.bin"}
-    for path in firmware_files():
-        relative = path.relative_to(FIRMWARE_DIR).as_posix()
-        keep.add(relative if relative in BOOT_FILES else relative[:-3] + ".mpy")
+    keep = {"board.json", "config.json", "boot.py", *board_paths()}
     keep |= {name.split("/")[0] for name in keep}  # the firmware's own folders stay
-    _run_mpremote(url, ["exec", _WIPE_CODE.format(keep=sorted(keep))], timeout_s, None)
+    run_mpremote(url, ["exec", _WIPE_CODE.format(keep=sorted(keep))], timeout_s, None)
 
 
 @pytest.fixture(scope="module")
@@ -158,5 +158,5 @@ def _report_the_boards(request):
     yield
     if "lab_boards" in request.fixturenames:
         boards = request.getfixturevalue("lab_boards")
-        for role, board in boards._boards.items():
+        for role, board in boards.started().items():
             request.node.user_properties.append((f"board.{role}", "virtual" if board.virtual else board.url))

@@ -6,11 +6,10 @@ Both backends answer the same questions, so a scenario is written once: which me
 each meter accepted and refused (its pipeline's counters), a meter's power cycle.
 """
 import json
-import threading
 from pathlib import Path
 
 from meterfw import pipeline, roles
-from meterlab.dcc.anomaly import DEFAULT_THRESHOLDS, Thresholds
+from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import ROUTED, Dcc
 from meterlab.smki.authority import Smki
 from meterlab.smki.parties import Party, create_dcc_parties
@@ -31,10 +30,8 @@ class SiteError(Exception):
 def thresholds_with(disconnects_a_day, total=None):
     """The DCC's default thresholds, with one supplier's disconnects a day set to disconnects_a_day, and
     everyone's together to total (default: the DCC's own)."""
-    limits = {**DEFAULT_THRESHOLDS, "per_user": {**DEFAULT_THRESHOLDS["per_user"], "0x0050": disconnects_a_day}}
-    if total is not None:
-        limits["total"] = {**DEFAULT_THRESHOLDS["total"], "0x0050": total}
-    return Thresholds(limits)
+    return Thresholds.defaults_with(per_user={"0x0050": disconnects_a_day},
+                                    total=None if total is None else {"0x0050": total})
 
 
 class Site:
@@ -76,7 +73,7 @@ class Site:
             raise
 
     def _virtual_estate(self, count, thresholds):
-        from meterlab.boards.virtual import VirtualBoard
+        from meterlab.boards.virtual import VirtualBoard, start_boards
         from meterlab.client import BoardClient
         from meterlab.commission import commission
         from meterlab.csp import Csp
@@ -89,21 +86,7 @@ class Site:
                   for n in range(count)]
         self._started = boards
         self.progress(f"starting {count} virtual boards")
-        errors = []
-
-        def start(board):
-            try:
-                board.start()
-            except Exception as error:  # reported below, with the board
-                errors.append(f"{board.state_dir}: {error}")
-
-        threads = [threading.Thread(target=start, args=(board,)) for board in boards]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise SiteError("virtual boards did not start: " + "; ".join(errors))
+        start_boards(boards)
         self.meters = []
         for board in boards:
             with BoardConnection(board.url, timeout=30.0) as connection:

@@ -107,7 +107,7 @@ def deploy(
 
     if progress is not None:
         progress(f"deploying {len(board_paths)} files from {build_dir} to {url}")
-    output = _run_mpremote(url, command, timeout_s, progress)
+    output = run_mpremote(url, command, timeout_s, progress)
 
     board_digests = _parse_digests(output)
     mismatches = []
@@ -146,7 +146,7 @@ def _parse_digests(output: list[str]) -> dict[str, str]:
     return digests
 
 
-def _run_mpremote(
+def run_mpremote(
     url: str, command: list[str], timeout_s: float, progress: Callable[[str], None] | None
 ) -> list[str]:
     """Run one mpremote session on `url` and return its output lines; stream them to `progress`.
@@ -217,7 +217,7 @@ except (OSError, ValueError, KeyError):
 def board_on(url: str, timeout_s: float = 60.0) -> str | None:
     """The board description's name in the board's board.json (written by an earlier deploy), or None."""
     tag = "@meterlab-board"
-    output = _run_mpremote(url, ["exec", _BOARD_NAME_CODE.format(tag=tag)], timeout_s, None)
+    output = run_mpremote(url, ["exec", _BOARD_NAME_CODE.format(tag=tag)], timeout_s, None)
     names = [line.split(" ", 1)[1] for line in output if line.startswith(tag + " ")]
     return names[0] if names and names[0] != "-" else None
 
@@ -259,7 +259,7 @@ def deploy_firmware(url: str, role: str, board: str | None = None, progress: Cal
                     bar.write(line)
             deploy(url, build_dir, progress=copied, timeout_s=timeout_s)
         progress(f"verified {files} files on the board by SHA-256")
-    _run_mpremote(url, ["exec", _ROLE_CODE.format(role=role)], timeout_s, None)
+    run_mpremote(url, ["exec", _ROLE_CODE.format(role=role)], timeout_s, None)
     with BoardConnection(url, timeout=10.0) as connection:
         pong = BoardClient(connection).restart(timeout=30.0)
     if pong.role != role or pong.version != __version__:

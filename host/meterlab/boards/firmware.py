@@ -98,6 +98,20 @@ def compile_file(
     return result
 
 
+def board_path(relative: str) -> str:
+    """Where a deployed board holds the firmware file at `relative` (under firmware/): boot files as
+    source, every other module as .mpy."""
+    return relative if relative in BOOT_FILES else relative[: -len(".py")] + ".mpy"
+
+
+def board_paths() -> list[str]:
+    """Every file a build puts on a board: the modules (board_path) and the P-256 tables file."""
+    from meterfw.crypto import p256
+
+    paths = [board_path(path.relative_to(FIRMWARE_DIR).as_posix()) for path in firmware_files()]
+    return paths + ["meterfw/crypto/" + p256.TABLES_FILE]
+
+
 def build(
     march: str, out_dir: pathlib.Path, progress: Callable[[str], None] | None = None
 ) -> list[BuiltFile]:
@@ -114,14 +128,12 @@ def build(
     built = []
     for path in sources:
         relative = path.relative_to(FIRMWARE_DIR)
+        output = out_dir / board_path(relative.as_posix())
+        output.parent.mkdir(parents=True, exist_ok=True)
         if relative.as_posix() in BOOT_FILES:
-            output = out_dir / relative
-            output.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, output)
             action = "copy"
         else:
-            output = (out_dir / relative).with_suffix(".mpy")
-            output.parent.mkdir(parents=True, exist_ok=True)
             compile_file(path, march, output)
             action = "compile"
         if progress is not None:

@@ -34,6 +34,7 @@ _ESP_IMAGE_MAGIC = 0xE9
 _ESP_CHIP_ID_OFFSET = 12
 ESP_CHIPS = {0x0000: "esp32", 0x0002: "esp32s2", 0x0005: "esp32c3", 0x0009: "esp32s3", 0x000C: "esp32c2",
              0x000D: "esp32c6", 0x0010: "esp32h2", 0x0012: "esp32p4"}
+_CHIP_OF_BUILD = {"ESP32_GENERIC": "esp32", "ESP32_GENERIC_S3": "esp32s3"}  # MicroPython's board names
 _CLASSIC_ESP32_OFFSET = 0x1000  # the classic ESP32's second-stage bootloader sits after 4 KB
 ESPTOOL_BAUD = 460800
 
@@ -130,10 +131,10 @@ def flash_esp32(port: str, firmware: pathlib.Path, description: dict | None = No
 
 
 def _description_chip(description):
+    # the chip a board description's MicroPython build runs on; None (no check) for a build not listed
     if description is None:
         return None
-    build = description.get("micropython_build", "")
-    return "esp32s3" if build.endswith("_S3") else "esp32"
+    return _CHIP_OF_BUILD.get(description.get("micropython_build"))
 
 
 # -------------------------------------------------------------------------------------------- RP2040

@@ -318,6 +318,26 @@ class VirtualBoard:
         self.stop()
 
 
+def start_boards(boards):
+    """Start several VirtualBoards at once (each takes a second or so, mostly waiting); VirtualBoardError
+    naming every board that did not start."""
+    errors = []
+
+    def start(board):
+        try:
+            board.start()
+        except Exception as error:  # reported below, with the board
+            errors.append(f"{board.state_dir}: {error}")
+
+    threads = [threading.Thread(target=start, args=(board,)) for board in boards]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise VirtualBoardError("virtual boards did not start: " + "; ".join(errors))
+
+
 class VirtualRadio:
     """`meterlab virtual radio` in the background, for tests and the demo; `.address` is HOST:PORT.
 

@@ -56,6 +56,12 @@ class Thresholds:
         return limits
 
     @classmethod
+    def defaults_with(cls, per_user=None, total=None):
+        """The DCC's default thresholds with some codes' limits changed, e.g. per_user={"0x0050": 3}."""
+        return cls({**DEFAULT_THRESHOLDS, "per_user": {**DEFAULT_THRESHOLDS["per_user"], **(per_user or {})},
+                    "total": {**DEFAULT_THRESHOLDS["total"], **(total or {})}})
+
+    @classmethod
     def load(cls, path):
         try:
             return cls(json.loads(Path(path).read_text()))
