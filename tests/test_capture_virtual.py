@@ -203,8 +203,7 @@ def test_a_session_on_virtual_boards_is_recorded_on_every_link(session):
 @needs_tshark
 def test_a_session_on_virtual_boards_opens_in_tshark(session):
     """Every frame decoded as gbcs_message, on its link, in its direction, its header as our parser reads
-    it. Wireshark cannot read meterlab's own payload encoding (design.md, 'Payloads'), so it may flag a
-    payload malformed (docs/capture.md); the header before it must be whole."""
+    it."""
     path, recorded, _, _ = session
     decoded = tshark_fields(path)
     assert len(decoded) == len(recorded)
@@ -223,9 +222,8 @@ def expected_header(message):
 
 @pytest.mark.virtual
 @needs_tshark
-@pytest.mark.xfail(strict=True, reason="Wireshark's payload dissectors expect GBCS's DLMS/ASN.1/GBZ content; "
-                                       "meterlab's payloads are its own encoding (design.md 'The wire', "
-                                       "docs/capture.md)")
 def test_no_frame_of_a_session_is_malformed(session):
+    """The payloads are DER (meterfw.der): the dissector's ASN.1 decoder reads each one, the encrypted
+    answers' OCTET STRING included (every code's payloads: tests/test_capture_payloads.py)."""
     decoded = tshark_fields(session[0])
     assert [frame for frame in decoded if frame["_ws.malformed"] or expert_notes(frame)] == []

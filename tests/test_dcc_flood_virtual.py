@@ -4,7 +4,7 @@ quarantine and are still there after a DCC restart; another supplier's meters ar
 same flood injected at the CSP, without the DCC, changes nothing on any meter."""
 import pytest
 
-from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import authorisation, der, gbcs, pipeline, roles
 from meterlab.boards.virtual import VirtualBoard, start_boards
 from meterlab.client import BoardClient
 from meterlab.commission import commission
@@ -57,7 +57,7 @@ def test_compromised_supplier_flood_on_virtual_boards(tmp_path):
             assert dcc.change_supplier(meter, A if meter in a_meters else B).status == ROUTED
         before = accepted_on_boards(csp, meters)
 
-        flood = [command_request(A, a_meters[n % 20], DISCONNECT, b"") for n in range(1000)]
+        flood = [command_request(A, a_meters[n % 20], DISCONNECT, der.EMPTY) for n in range(1000)]
         results = []
         for at in range(0, 1000, 100):
             results.extend(dcc.submit_batch(flood[at:at + 100]))
@@ -74,14 +74,14 @@ def test_compromised_supplier_flood_on_virtual_boards(tmp_path):
         dcc.close()
         dcc = Dcc(tmp_path / "dcc", smki, PASSPHRASE, csp, THRESHOLDS)
         assert len(dcc.quarantined(A.eui64)) == 995 and len(dcc.alarms()) == 1
-        assert dcc.submit(command_request(A, a_meters[0], DISCONNECT, b"")).status == QUARANTINED
+        assert dcc.submit(command_request(A, a_meters[0], DISCONNECT, der.EMPTY)).status == QUARANTINED
 
         # the same flood injected at the CSP, bypassing the DCC: A's keys, no ACB's MAC
         for meter in a_meters:
             device = dcc.register.device(meter)
             counter = commands.next_counter(A)
-            apdu = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, meter, DISCONNECT, b"")
-            signed = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, meter, DISCONNECT, b"",
+            apdu = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, meter, DISCONNECT, der.EMPTY)
+            signed = gbcs.build(gbcs.CRA_COMMAND, counter, A.eui64, meter, DISCONNECT, der.EMPTY,
                                 signature=A.keys.sign("meter-ds", gbcs.parse(apdu).signed_part))
             forged = gbcs.wrap(signed, commands.acb_mac(A, device, signed))  # MAC'd with A's own KA key
             assert csp(device, forged) == (pipeline.REJECT_BAD_MAC, None)

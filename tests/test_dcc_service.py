@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from meterfw import authorisation, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, esme_host, gbcs, pipeline, roles
 from meterlab.dcc import requests
 from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import DELETED, QUARANTINED, REFUSED, RELEASED, ROUTED, Dcc, command_request, user_request
@@ -66,7 +66,7 @@ def test_supplier_reads_sets_tariff_disconnects_and_reconnects(world, dcc):
     meter = meters[0]
     device = service.register.device(meter.device_id)
     tariff = esme_host.tariff([(0, 18_000), (34, 40_000)])
-    for code, payload in ((READ, b"\x01"), (TARIFF, tariff), (DISCONNECT, b""), (CONNECT, b"")):
+    for code, payload in ((READ, der.encode([1])), (TARIFF, tariff), (DISCONNECT, der.EMPTY), (CONNECT, der.EMPTY)):
         result = service.submit(command_request(world["A"], meter.device_id, code, payload))
         assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), code
         response = gbcs.parse(result.response)
@@ -76,7 +76,7 @@ def test_supplier_reads_sets_tariff_disconnects_and_reconnects(world, dcc):
                                                        meter.device_id, code, payload), result.response)
     assert [entry[1] for entry in meter.recorder.recent[-4:]] == [READ, TARIFF, DISCONNECT, CONNECT]
     # the meter itself changed: its tariff, and its relay opened and closed again
-    assert meter.meter.tariff_payload() == tariff and meter.relay == [True, False, True] and meter.meter.supply
+    assert esme_host.tariff(meter.meter.tariff()) == tariff and meter.relay == [True, False, True] and meter.meter.supply
     assert service.audit.verify() == []
 
 
@@ -84,7 +84,7 @@ def test_the_dcc_refuses_each_bad_request_for_its_own_reason(world, dcc):
     service, meters, fleet, _ = dcc
     A, B, NO = world["A"], world["B"], world["NO"]
     mine, theirs = meters[0].device_id, meters[30].device_id
-    good = command_request(A, mine, READ, b"")
+    good = command_request(A, mine, READ, der.EMPTY)
     assert service.submit(good).status == ROUTED
     cases = [
         (good, "replayed request"),
@@ -94,11 +94,11 @@ def test_the_dcc_refuses_each_bad_request_for_its_own_reason(world, dcc):
          "not a DCC user"),
         (command_request(NO, mine, TARIFF, b"t"), "network operator may not send 0x0019"),
         (command_request(A, mine, TARIFF, b"t", sign=False), "without the user's valid signature"),
-        (command_request(A, theirs, DISCONNECT, b""), "owned by another supplier"),
-        (command_request(A, mine, authorisation.VALVE_CLOSE, b""), "an esme does not run 0x0081"),  # gas only
-        (command_request(A, bytes.fromhex("00db0000000000ff"), READ, b""), "not registered"),
+        (command_request(A, theirs, DISCONNECT, der.EMPTY), "owned by another supplier"),
+        (command_request(A, mine, authorisation.VALVE_CLOSE, der.EMPTY), "an esme does not run 0x0081"),  # gas only
+        (command_request(A, bytes.fromhex("00db0000000000ff"), READ, der.EMPTY), "not registered"),
         (user_request(A, requests.COMMAND, gbcs.parse(commands.build_command(
-            A, service.register.device(mine), READ, b"", service.acb)).apdu[:5]), "malformed command"),
+            A, service.register.device(mine), READ, der.EMPTY, service.acb)).apdu[:5]), "malformed command"),
     ]
     frames_before = fleet.frames
     for data, why in cases:
@@ -111,7 +111,7 @@ def test_a_disconnect_flood_is_stopped_and_stays_quarantined_across_a_restart(wo
     service, meters, fleet, clock = dcc
     A = world["A"]
     b_counts = [meters[n].recorder.count for n in range(20, 40)]
-    results = [service.submit(command_request(A, meters[n % 20].device_id, DISCONNECT, b"")) for n in range(1000)]
+    results = [service.submit(command_request(A, meters[n % 20].device_id, DISCONNECT, der.EMPTY)) for n in range(1000)]
     routed = [r for r in results if r.status == ROUTED]
     assert len(routed) == 5 and all(r.reason == pipeline.ACCEPT for r in routed)
     assert [r.status for r in results[5:]] == [QUARANTINED] * 995
@@ -122,7 +122,7 @@ def test_a_disconnect_flood_is_stopped_and_stays_quarantined_across_a_restart(wo
     assert [meters[n].recorder.count for n in range(20, 40)] == b_counts  # B's meters untouched
     assert all(meters[n].meter.supply and meters[n].relay == [True] for n in range(20, 40))
     # B is not held up by A's quarantine
-    assert service.submit(command_request(world["B"], meters[20].device_id, DISCONNECT, b"")).status == ROUTED
+    assert service.submit(command_request(world["B"], meters[20].device_id, DISCONNECT, der.EMPTY)).status == ROUTED
     # a restart loses nothing
     service.close()
     again = Dcc(tmp_path / "dcc", world["smki"], PASSPHRASE, fleet, THRESHOLDS, clock)
@@ -135,8 +135,8 @@ def test_a_disconnect_flood_is_stopped_and_stays_quarantined_across_a_restart(wo
                                capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and "1 alarms" in shown.stdout and "exceeded 5 requests" in shown.stdout
         assert f"user {A.eui64.hex()} code 0x0050: 995" in shown.stdout
-        assert again.submit(command_request(A, meters[0].device_id, DISCONNECT, b"")).status == QUARANTINED
-        assert again.submit(command_request(A, meters[0].device_id, READ, b"")).status == ROUTED
+        assert again.submit(command_request(A, meters[0].device_id, DISCONNECT, der.EMPTY)).status == QUARANTINED
+        assert again.submit(command_request(A, meters[0].device_id, READ, der.EMPTY)).status == ROUTED
         # the windows came back from the audit log: a release routes nothing more today
         release = again.submit(user_request(A, requests.RELEASE, DISCONNECT.to_bytes(2, "big")))
         assert release.status == RELEASED and all(r.status == QUARANTINED for r in release.response)
@@ -151,7 +151,7 @@ def test_released_requests_route_once_the_window_allows(world, dcc):
     service, meters, _, clock = dcc
     A = world["A"]
     for _ in range(8):
-        service.submit(command_request(A, meters[1].device_id, DISCONNECT, b""))
+        service.submit(command_request(A, meters[1].device_id, DISCONNECT, der.EMPTY))
     assert len(service.quarantined(A.eui64)) == 3
     clock.now += 2 * 86400  # two days later
     release = service.submit(user_request(A, requests.RELEASE, DISCONNECT.to_bytes(2, "big")))
@@ -166,8 +166,8 @@ def test_frames_injected_at_the_csp_die_at_the_meter(world, dcc):
     before = meter.recorder.count
     # the attacker has A's keys but not the ACB's: it signs, and MACs with whatever it has
     for mac_key_holder in (A, world["NO"]):
-        apdu = gbcs.build(gbcs.CRA_COMMAND, commands.next_counter(A), A.eui64, meter.device_id, DISCONNECT, b"")
-        signed = gbcs.build(gbcs.CRA_COMMAND, gbcs.parse(apdu).counter, A.eui64, meter.device_id, DISCONNECT, b"",
+        apdu = gbcs.build(gbcs.CRA_COMMAND, commands.next_counter(A), A.eui64, meter.device_id, DISCONNECT, der.EMPTY)
+        signed = gbcs.build(gbcs.CRA_COMMAND, gbcs.parse(apdu).counter, A.eui64, meter.device_id, DISCONNECT, der.EMPTY,
                             signature=A.keys.sign("meter-ds", gbcs.parse(apdu).signed_part))
         forged = gbcs.wrap(signed, commands.acb_mac(mac_key_holder, service.register.device(meter.device_id), signed))
         assert meter.handle(forged) == (pipeline.REJECT_BAD_MAC, None)

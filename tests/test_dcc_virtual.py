@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from meterfw import authorisation, esme, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, der_decode, esme, esme_host, gbcs, pipeline, roles
 from meterlab.boards.virtual import VirtualBoard
 from meterlab.client import BoardClient
 from meterlab.commission import commission
@@ -69,14 +69,14 @@ def test_supplier_commands_end_to_end(system):
     device = dcc.register.device(meter)
     z = supplier.keys.exchange("meter-ka", commands.device_keys(device)[2])
 
-    def submit(code, payload=b""):
+    def submit(code, payload=der.EMPTY):
         result = dcc.submit(command_request(supplier, meter, code, payload))
         assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), (code, result)
         response = gbcs.parse(result.response)
         assert response.message_code == code and response.originator == meter
         if authorisation.needs_signature(code):
             assert gbcs.verify_signature(response, commands.device_keys(device)[1])
-            assert response.payload == b"\x00"
+            assert response.payload == der.encode([0])  # done
         return response
 
     def read(months=1):
@@ -113,7 +113,7 @@ def test_supplier_commands_end_to_end(system):
 
 def test_dno_reads_but_cannot_set_a_tariff(system):
     dcc, dno, meter = system["dcc"], system["dno"], system["meters"][1]
-    assert dcc.submit(command_request(dno, meter, READ, b"")).reason == pipeline.ACCEPT
+    assert dcc.submit(command_request(dno, meter, READ, der.EMPTY)).reason == pipeline.ACCEPT
     refused = dcc.submit(command_request(dno, meter, TARIFF, b"t"))
     assert refused.status == REFUSED and "network operator may not send 0x0019" in refused.detail
     # forced past the DCC (the ACB's MAC added by whoever compromised it): the meter refuses too
@@ -125,12 +125,12 @@ def test_dno_reads_but_cannot_set_a_tariff(system):
 def test_csp_limits_meters_online_and_frames_per_second(system):
     dcc, csp, supplier = system["dcc"], system["csp"], system["supplier"]
     for meter in system["meters"] * 2:
-        assert dcc.submit(command_request(supplier, meter, READ, b"")).status == ROUTED
+        assert dcc.submit(command_request(supplier, meter, READ, der.EMPTY)).status == ROUTED
     assert csp.peak_online == 1  # one meter online at a time: each call took the other's place
     meter = system["meters"][0]
     csp.max_per_second = 3
     try:
-        results = [dcc.submit(command_request(supplier, meter, READ, b"")) for _ in range(8)]
+        results = [dcc.submit(command_request(supplier, meter, READ, der.EMPTY)) for _ in range(8)]
     finally:
         csp.max_per_second = 50
     refused = [r for r in results if r.status == REFUSED]
@@ -141,11 +141,11 @@ def test_csp_limits_meters_online_and_frames_per_second(system):
 def test_csp_reconnects_when_a_board_link_drops(system):
     dcc, csp, supplier = system["dcc"], system["csp"], system["supplier"]
     meter = system["meters"][0]
-    assert dcc.submit(command_request(supplier, meter, READ, b"")).reason == pipeline.ACCEPT
+    assert dcc.submit(command_request(supplier, meter, READ, der.EMPTY)).reason == pipeline.ACCEPT
     # someone else opens the board's port: the CSP's connection is dropped by the board
     with BoardConnection(csp.endpoints[meter], timeout=30.0) as connection:
         BoardClient(connection).ping()
-    assert dcc.submit(command_request(supplier, meter, READ, b"")).reason == pipeline.ACCEPT
+    assert dcc.submit(command_request(supplier, meter, READ, der.EMPTY)).reason == pipeline.ACCEPT
 
 
 def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
@@ -158,7 +158,7 @@ def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
     board = system["boards"][1]
     third = Party.create(dcc.smki, "ENERGY APP", roles.OTHER, bytes.fromhex("90b3d51f30070000"), PASSPHRASE)
     dcc.users[third.eui64] = third  # a DCC user from now on
-    no_consent = dcc.submit(command_request(third, meter, READ, b"\x03"))
+    no_consent = dcc.submit(command_request(third, meter, READ, der.encode([3])))
     assert (no_consent.status, no_consent.reason) == (ROUTED, pipeline.REJECT_UNKNOWN_ORIGINATOR)
     organisation = dcc.smki.certificate("organisation-ca")
     certificates = (organisation, third.certificate("meter-ds"), third.certificate("meter-ka"))
@@ -182,7 +182,7 @@ def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
         assert consumer.consent_grant(3, in_an_hour, *certificates) == third.eui64
         assert consumer.consents() == [(third.eui64, 3, in_an_hour, 0)]
 
-    result = dcc.submit(command_request(third, meter, READ, b"\x03"))
+    result = dcc.submit(command_request(third, meter, READ, der.encode([3])))
     assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT)
     response = gbcs.parse(result.response)
     device = dcc.register.device(meter)
@@ -193,11 +193,12 @@ def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
     assert len(reading.days) == esme.window_days(reading.time // esme.DAY_S, 3) and reading.import_wh >= 0
     assert (reading.supply, reading.balance, reading.tariff) == (None, None, None)
     # what the DCC carried back was ciphertext and tag only; the ACB's Z does not open it
-    assert len(response.payload) == len(gbcs.decrypt_content(z, response)) + gbcs.MAC_SIZE
+    assert der_decode.octets(response.payload)[:-gbcs.MAC_SIZE] != gbcs.decrypt_content(z, response)  # ciphertext
+    assert len(der_decode.octets(response.payload)) == len(gbcs.decrypt_content(z, response)) + gbcs.MAC_SIZE
     acb_z = dcc.acb.keys.exchange("meter-ka", commands.device_keys(device)[2])
     with pytest.raises(ValueError):
         gbcs.decrypt_content(acb_z, response)
-    assert dcc.submit(command_request(third, meter, READ, b"\x04")).reason == pipeline.REJECT_CONSENT_SCOPE
+    assert dcc.submit(command_request(third, meter, READ, der.encode([4]))).reason == pipeline.REJECT_CONSENT_SCOPE
     # a day's half-hours within the three months, and none from before them
     assert dcc.submit(command_request(third, meter, READ, esme_host.read(3, 80))).reason == pipeline.ACCEPT
     beyond = dcc.submit(command_request(third, meter, READ, esme_host.read(3, 93)))
@@ -209,9 +210,9 @@ def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
     with BoardConnection(board.home_url, timeout=30.0) as home:
         consumer = BoardClient(home)
         consumer.consent_grant(3, int(time.time()) - 1, *certificates)  # renewed, already expired
-    assert dcc.submit(command_request(third, meter, READ, b"\x01")).reason == pipeline.REJECT_NO_CONSENT
+    assert dcc.submit(command_request(third, meter, READ, der.encode([1]))).reason == pipeline.REJECT_NO_CONSENT
     system["csp"].close()
     with BoardConnection(board.home_url, timeout=30.0) as home:
         BoardClient(home).consent_revoke(third.eui64)
         assert BoardClient(home).consents() == []
-    assert dcc.submit(command_request(third, meter, READ, b"\x01")).reason == pipeline.REJECT_UNKNOWN_ORIGINATOR
+    assert dcc.submit(command_request(third, meter, READ, der.encode([1]))).reason == pipeline.REJECT_UNKNOWN_ORIGINATOR

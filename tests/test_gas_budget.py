@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from meterlab.attack.fleet import Fleet, InProcessMeter
-from meterfw import authorisation, gsme, ledger, pipeline, roles
+from meterfw import authorisation, der, gsme, ledger, pipeline, roles
 from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import QUARANTINED, ROUTED, Dcc, command_request
 from meterlab.power.battery import LI_SOCL2_D_19AH
@@ -84,7 +84,7 @@ def test_a_critical_flood_stops_at_the_thresholds_and_the_reserve(site):
     dcc, meter, supplier, clock = site
     energy = meter.meter.ledger
     clock[0] += 86_400  # a new day: the change of supplier's verify was yesterday's
-    closes = [dcc.submit(command_request(supplier, meter.device_id, authorisation.VALVE_CLOSE, b""))
+    closes = [dcc.submit(command_request(supplier, meter.device_id, authorisation.VALVE_CLOSE, der.EMPTY))
               for _ in range(50)]
     routed = [r for r in closes if r.status == ROUTED]
     assert len(routed) == 5 and sum(r.status == QUARANTINED for r in closes) == 45  # the DCC's threshold
@@ -96,7 +96,7 @@ def test_a_critical_flood_stops_at_the_thresholds_and_the_reserve(site):
     # what the thresholds let through leaves the reserve whole, for a close that must still happen today
     assert energy.left(critical=True) - energy.left() == energy.reserve
     # reads spend what is left above it, and then are refused before their MAC check; the reserve stands
-    reasons = [dcc.submit(command_request(supplier, meter.device_id, authorisation.READ_GAS_REGISTER, b"")).reason
+    reasons = [dcc.submit(command_request(supplier, meter.device_id, authorisation.READ_GAS_REGISTER, der.EMPTY)).reason
                for _ in range(int(energy.left() / energy.costs[ledger.MAC_CHECK]) + 3)]
     assert reasons[-1] == pipeline.REJECT_ENERGY and pipeline.ACCEPT in reasons
     assert energy.left(critical=True) >= energy.reserve - energy.costs[ledger.MAC_CHECK]

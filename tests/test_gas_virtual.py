@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from meterfw import authorisation, esme_host, gbcs, gpf, gsme, pipeline, roles
+from meterfw import authorisation, der, esme_host, gas_host, gbcs, gsme, pipeline, roles
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient
 from meterlab.commission import commission
@@ -122,7 +122,7 @@ def test_the_supplier_works_all_three_through_the_hub(site):
     def keys(meter):
         return supplier.keys.exchange("meter-ka", commands.device_keys(dcc.register.device(meter))[2])
 
-    def submit(meter, code, payload=b""):
+    def submit(meter, code, payload=der.EMPTY):
         return dcc.submit(command_request(supplier, meter, code, payload))
 
     # the electricity meter: a read and a tariff through the hub, at once
@@ -141,7 +141,7 @@ def test_the_supplier_works_all_three_through_the_hub(site):
     assert (read.status, read.reason) == (ROUTED, pipeline.ACCEPT)
     frame = gbcs.parse(read.response)
     assert gbcs.verify_mac(frame, z_gas)
-    _, litres, valve_open = gsme.parse_mirror(gbcs.decrypt_content(z_gas, frame)[1:])
+    _, litres, valve_open = gas_host.parse_register_read(gbcs.decrypt_content(z_gas, frame))
     assert valve_open
     close = collect(dcc, gas_id, submit(gas_id, authorisation.VALVE_CLOSE))
     assert (close.status, close.reason) == (ROUTED, pipeline.ACCEPT)
@@ -154,9 +154,9 @@ def test_the_supplier_works_all_three_through_the_hub(site):
     assert (mirror_read.status, mirror_read.reason) == (ROUTED, pipeline.ACCEPT)
     z_hub = keys(ids["chf"])
     content = gbcs.decrypt_content(z_hub, gbcs.parse(mirror_read.response))
-    age, mirror = gpf.parse_read(content[1:])
-    assert content[0] == 0 and 0 <= age <= 2 * gsme.WAKE_INTERVAL_S
-    assert gsme.parse_mirror(mirror)[1] >= litres and not gsme.parse_mirror(mirror)[2]
+    age, _, mirrored_litres, mirrored_open = gas_host.parse_gpf_read(content)
+    assert 0 <= age <= 2 * gsme.WAKE_INTERVAL_S
+    assert mirrored_litres >= litres and not mirrored_open
     assert status(boards["gsme"]) == gas_status_before
 
     # none applied twice: the gas meter accepted its three commands once each, whatever the radio lost
@@ -199,14 +199,14 @@ def test_a_flood_of_reads_is_answered_by_the_gpf_and_costs_the_gas_meter_nothing
     z_hub = supplier.keys.exchange("meter-ka", commands.device_keys(dcc.register.device(ids["chf"]))[2])
     answered = 0
     for _ in range(40):
-        batch = [command_request(supplier, ids["chf"], authorisation.READ_GPF, b"") for _ in range(250)]
+        batch = [command_request(supplier, ids["chf"], authorisation.READ_GPF, der.EMPTY) for _ in range(250)]
         for result in dcc.submit_batch(batch):
             assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), result
             frame = gbcs.parse(result.response)
             assert gbcs.verify_mac(frame, z_hub)
             content = gbcs.decrypt_content(z_hub, frame)
-            age, _ = gpf.parse_read(content[1:])
-            assert content[0] == 0 and age <= 2 * gsme.WAKE_INTERVAL_S  # the mirror is at most a poll old
+            age = gas_host.parse_gpf_read(content)[0]  # ValueError unless its status is 0
+            assert age <= 2 * gsme.WAKE_INTERVAL_S  # the mirror is at most a poll old
             answered += 1
     flood_end = snapshot()
     assert answered == 10_000

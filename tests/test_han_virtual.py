@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from meterfw import authorisation, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, esme_host, gbcs, pipeline, roles
 from meterlab.boards.radio import RadioClient
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient, BoardRefused
@@ -68,7 +68,7 @@ def test_a_supplier_works_a_meter_through_its_hub_over_a_lossy_radio(site):
     device = dcc.register.device(meter_id)
     z = supplier.keys.exchange("meter-ka", commands.device_keys(device)[2])
 
-    def submit(code, payload=b""):
+    def submit(code, payload=der.EMPTY):
         result = dcc.submit(command_request(supplier, meter_id, code, payload))
         assert (result.status, result.reason) == (ROUTED, pipeline.ACCEPT), (code, result)
         return gbcs.parse(result.response)
@@ -103,7 +103,7 @@ def test_the_hub_adds_nothing_and_only_hubs_relay(site):
     csp, meter_id = site["csp"], site["meter_id"]
     csp.close()  # the boards' ports take one host at a time
     forged = gbcs.wrap(gbcs.build(gbcs.CRA_COMMAND, 1 << 60, site["supplier"].eui64, meter_id,
-                                  authorisation.SUPPLY_DISCONNECT, b""), bytes(12))
+                                  authorisation.SUPPLY_DISCONNECT, der.EMPTY), bytes(12))
     with BoardConnection(site["hub"].url, timeout=60.0) as connection:
         hub = BoardClient(connection)
         assert hub.han_gbcs(address(site["meter"]), forged) == (pipeline.REJECT_BAD_MAC, None)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from meterfw import authorisation, esme_host, gbcs, pipeline, roles, store
+from meterfw import authorisation, der, esme_host, gbcs, pipeline, roles, store
 from meterfw.crypto import p256
 from meterlab.boards.provision import security_storage, stored_counters
 from meterlab.boards.virtual import VirtualBoard
@@ -82,7 +82,7 @@ def take(lab, device, supplier, **options):
 
 
 def command(lab, originator, device, code, payload=None, **options):
-    payload = PAYLOADS.get(code, b"") if payload is None else payload
+    payload = PAYLOADS.get(code, der.EMPTY) if payload is None else payload
     return commands.build_command(originator, device, code, payload, lab["dcc"][roles.ACCESS_CONTROL_BROKER],
                                   **options)
 

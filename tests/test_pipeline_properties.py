@@ -9,7 +9,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from pipeline_fakes import DEVICE, DEVICE_KA, OTHER_DEVICE, FakeCounters, command, make_anchors  # tests/conftest.py
 
-from meterfw import authorisation, pipeline, roles
+from meterfw import authorisation, der, pipeline, roles
 
 S = roles.SUPPLIER
 NO = roles.NETWORK_OPERATOR
@@ -18,7 +18,7 @@ TARIFF = authorisation.TARIFF
 
 VALID_FRAMES = [
     command(S, READ, 5),
-    command(NO, READ, 1, b""),
+    command(NO, READ, 1, der.EMPTY),
     command(S, TARIFF, 7, b"tariff-data", sign=True),
     command(S, authorisation.SUPPLY_DISCONNECT, 0xFFFFFFFFFFFFFFFF, sign=True),
 ]

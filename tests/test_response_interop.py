@@ -48,9 +48,11 @@ def test_macd_encrypted_read_response_opens_with_independent_crypto():
     gmac = AES.new(gbcs_kdf(z, DEVICE, 2, 77, PARTY_IDS[S]), AES.MODE_GCM, nonce=DEVICE + bytes(4), mac_len=12)
     gmac.update(b"\x11\x00\x00\x00\x00\x00" + apdu)
     gmac.verify(mac)
-    # the payload: other-info length 02, code 0027, content length, ciphertext || tag, no signature
+    # the payload: other-info length 02, code 0027, content length, then the content: a DER OCTET STRING
+    # (04, length) of ciphertext || tag; no signature
     assert apdu[29:33] == b"\x00\x02\x00\x27"
-    content = apdu[34:34 + apdu[33]]
+    assert apdu[34] == 0x04 and apdu[35] == apdu[33] - 2
+    content = apdu[36:34 + apdu[33]]
     assert apdu[34 + apdu[33]:] == b"\x00"
     cipher = AES.new(gbcs_kdf(z, DEVICE, 4, 77, PARTY_IDS[S]), AES.MODE_GCM, nonce=DEVICE + b"\x00\x00\x00\x02",
                      mac_len=12)

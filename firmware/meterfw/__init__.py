@@ -19,3 +19,23 @@ def unload(*names):
         if name in package.__dict__:
             delattr(package, name)
     gc.collect()
+
+
+def decoded(payload, *kinds):
+    """meterfw.der_decode's decode(payload), held by its check() to kinds when kinds are given, for a
+    device that decodes a payload only on a rare step (a gas meter or a hub: a credential replacement, a
+    third party's read). The decoder is loaded for the call and dropped after, unless something had
+    loaded it already (an electricity meter keeps it), so its bytecode is not on the heap when the
+    certificate reader comes in."""
+    import sys
+
+    kept = __name__ + ".der_decode" in sys.modules
+    from meterfw import der_decode
+
+    try:
+        values = der_decode.decode(payload)
+        return der_decode.check(values, *kinds) if kinds else values
+    finally:
+        der_decode = None
+        if not kept:
+            unload("der_decode")

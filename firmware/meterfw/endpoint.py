@@ -5,9 +5,9 @@ Sans-I/O.
     endpoint = GbcsEndpoint(pipeline, responder, executor)
     decision, response = endpoint.handle(frame)      # response: the frame to send back, or None
 
-executor(decision) -> bytes runs an accepted command and returns the response payload. Payloads start
-with a status byte (STATUS_OK, or STATUS_FAILED when the command was authentic but could not be carried
-out); what follows is the message code's own compact encoding. By the time the executor runs, the
+executor(decision) -> bytes runs an accepted command and returns the response payload: answer(status,
+*fields), a DER SEQUENCE (meterfw.der) of the status (STATUS_OK, or STATUS_FAILED when the command was
+authentic but could not be carried out) and then the message code's own fields. By the time the executor runs, the
 pipeline has already advanced the counter, so a power cut while acting loses the command but never lets
 it run twice. A rejected frame reaches no executor and gets no response (see meterfw.response).
 
@@ -34,10 +34,17 @@ except ImportError:  # CPython
         return value
 
 
+from meterfw import der
+
 STATUS_OK = const(0)
 STATUS_FAILED = const(1)
 
 _RECORD_DEPTH = const(16)
+
+
+def answer(status, *fields):
+    """The response payload: status, then the message code's fields."""
+    return der.encode((status,) + fields)
 
 
 class GbcsEndpoint:
@@ -58,7 +65,7 @@ class GbcsEndpoint:
             payload = self.executor(decision)
         except Exception:  # an authentic command that could not be carried out is answered, not lost
             self.failed += 1
-            payload = bytes((STATUS_FAILED,))
+            payload = answer(STATUS_FAILED)
         try:
             return decision, self.responder.respond(decision, payload)
         except Exception:
@@ -79,7 +86,7 @@ class CommandRecorder:
         if len(self.recent) > _RECORD_DEPTH:
             self.recent.pop(0)
         self.count += 1
-        return bytes((STATUS_OK,))
+        return answer(STATUS_OK)
 
 
 class CredentialsOnDemand:

@@ -12,24 +12,25 @@ Time is the meter's clock in Unix seconds, UTC: half-hour intervals and days are
 runs its tariff on local time; that is left for the clock-sync work). Energy is counted in mWh and kept
 per half-hour in Wh (the remainder is carried, so the profile adds up to the register).
 
-Payloads (after the status byte the endpoint's executor returns; all big endian):
+Payloads, in DER (meterfw.der; an answer is the endpoint's: its status first, then the fields below):
 
-    ECS01a tariff    n (1, 1..8) || n x (start half-hour of the day (1, 0..47, the first 0, rising)
-                     || price (4, thousandths of a penny per kWh))
-    ECS17b read      empty: registers only; months (1, 1..13): and the daily totals of that many months;
-                     months (1) || days back (2): that day's 48 half-hour values instead (days back
-                     within the months). A third party's consent bounds months (meterfw.pipeline, 10a).
-       answer        kind (1: 0 registers and days, 1 one day's profile) || meter time (4) ||
-       kind 0        import register (4, Wh) || n (1) || n rate registers (4 each, Wh) || days (2) ||
-                     days x daily total (3, Wh; oldest first, today last; FFFFFF: no record)
-                     || the supplier's part, only to the supplier: supply (1: 1 connected)
-                     || balance (4, thousandths of a penny, + 2^31) || payment (1: bit 0 prepayment,
-                     bit 1 emergency credit active, bit 2 cut for credit) || the tariff as ECS01a above
-       kind 1        day (4, days since 1970) || 48 x half-hour (4, Wh; FFFFFFFF: no record)
-    ECS42, ECS43, ECS04b   no payload; the answer is the status byte alone
-    CS01a top up     amount (4, thousandths of a penny, 1 to TOP_UP_MAX)
-    ECS02, ECS03, ECS09    no payload; ECS09's status is 1 when emergency credit is not available (not
-                     in prepayment, already active, or the credit not below EMERGENCY_CREDIT)
+    ECS01a tariff    SEQUENCE of 1..8 blocks, each SEQUENCE { start half-hour of the day (0..47, the
+                     first 0, rising), price (thousandths of a penny per kWh) }
+    ECS17b read      { }: registers only; { months (1..13) }: and the daily totals of that many months;
+                     { months, days back }: that day's 48 half-hour values instead (days back within the
+                     months). A third party's consent bounds months (meterfw.pipeline, 10a).
+       answer        status, kind (0 registers and days, 1 one day's profile), meter time, then
+       kind 0        import register (Wh), SEQUENCE of the 8 rate registers (Wh), the daily totals (OCTET
+                     STRING of 3 bytes each, Wh, oldest first, today last; FFFFFF: no record)
+                     [the supplier's part, only to the supplier: supply (BOOLEAN, connected), balance
+                     (thousandths of a penny), payment (bit 0 prepayment, bit 1 emergency credit active,
+                     bit 2 cut for credit), the tariff (as ECS01a's payload)]
+       kind 1        day (days since 1970), the 48 half-hours (OCTET STRING of 4 bytes each, Wh;
+                     FFFFFFFF: no record)
+    CS01a top up     { amount (thousandths of a penny, 1 to TOP_UP_MAX) }
+    ECS42, ECS43, ECS04b, ECS02, ECS03, ECS09   { }; the answer is the status alone. ECS09's status is
+                     1 when emergency credit is not available (not in prepayment, already active, or the
+                     credit not below EMERGENCY_CREDIT)
 
 Prepayment. In prepayment mode the balance is the consumer's credit. When it falls to zero (or, with
 emergency credit active, to minus EMERGENCY_CREDIT) the meter opens the load switch itself: a cut for
@@ -50,7 +51,7 @@ What it keeps, each record written like meterfw.store's (write NAME.new, read ba
                  || open interval's energy (4, mWh) || cost below a thousandth of a penny (4)
                  || payment (1, as in a read's answer; a record without it, written before prepayment
                  was modelled, is a credit meter's)
-    meter.1      the tariff, as ECS01a's payload
+    meter.1      the tariff: n (1) || n x (start (1) || price (4))
     day.<slot>   a past day's profile: day (4) || 48 x 4 Wh, in slot day % DAYS_KEPT
 
 State is written when an interval closes, after every command and by flush(), so a power cut loses
@@ -68,7 +69,7 @@ except ImportError:  # CPython
         return value
 
 
-from meterfw import authorisation, pipeline, roles, store
+from meterfw import authorisation, der_decode, endpoint, pipeline, roles, store
 
 FORMAT_METER = const(0xE5)
 FORMAT_DAY = const(0xE6)
@@ -96,25 +97,41 @@ _OLD_STATE_SIZE = const(1 + 8 + RATES * 8 + 8 + 4 + 2 + INTERVALS * 4 + 8)
 _STATE_SIZE = const(_OLD_STATE_SIZE + 1)
 _DAY_SIZE = const(4 + INTERVALS * 4)
 _BALANCE_BIAS = 1 << 63
-_ANSWER_BIAS = 1 << 31
-_DEFAULT_TARIFF = b"\x01\x00\x00\x00\x61\xa8"  # one rate, 25 p/kWh, until a supplier sets one
+_DEFAULT_TARIFF = ((0, 25_000),)  # one rate, 25 p/kWh, until a supplier sets one
 
 
 
 def parse_tariff(payload):
     """[(start half-hour, price)] of an ECS01a payload; ValueError when it is not one."""
-    if len(payload) < 6 or (len(payload) - 1) % 5 or payload[0] != (len(payload) - 1) // 5 or payload[0] > RATES:
+    try:
+        blocks = [der_decode.check(block, int, int) for block in der_decode.decode(payload)]
+    except ValueError:
         raise ValueError("a tariff is 1 to 8 blocks of start and price")
-    blocks = []
-    for i in range(payload[0]):
-        start = payload[1 + 5 * i]
-        price = int.from_bytes(payload[2 + 5 * i:6 + 5 * i], "big")
-        if start >= INTERVALS or (i == 0 and start) or (blocks and start <= blocks[-1][0]):
+    return _checked_tariff(blocks)
+
+
+def _checked_tariff(blocks):
+    if not 0 < len(blocks) <= RATES:
+        raise ValueError("a tariff is 1 to 8 blocks of start and price")
+    out = []
+    for start, price in blocks:
+        if not 0 <= start < INTERVALS or (not out and start) or (out and start <= out[-1][0]):
             raise ValueError("blocks must start at half-hour 0 and rise within the day")
-        if price > PRICE_MAX:
+        if not 0 <= price <= PRICE_MAX:
             raise ValueError("price out of range")
-        blocks.append((start, price))
-    return blocks
+        out.append((start, price))
+    return out
+
+
+def _tariff_record(blocks):
+    return bytes((len(blocks),)) + b"".join(bytes((s,)) + p.to_bytes(4, "big") for s, p in blocks)
+
+
+def _parse_tariff_record(data):
+    if len(data) < 6 or len(data) != 1 + 5 * data[0]:
+        raise ValueError("not a tariff record")
+    return _checked_tariff([(data[1 + 5 * i], int.from_bytes(data[2 + 5 * i:6 + 5 * i], "big"))
+                            for i in range(data[0])])
 
 
 def days_from_civil(year, month, day):
@@ -162,7 +179,8 @@ class ElectricityMeter:
             if name.endswith(store.NEW):
                 storage.remove(name)  # never committed: the old state stands
         try:
-            self._tariff = parse_tariff(self._read("meter.1", FORMAT_METER, _TARIFF, None) or _DEFAULT_TARIFF)
+            record = self._read("meter.1", FORMAT_METER, _TARIFF, None)
+            self._tariff = _DEFAULT_TARIFF if record is None else _parse_tariff_record(record)
         except ValueError:
             raise store.StoreCorrupt("meter.1: not a tariff")
         data = storage.read("meter.0")
@@ -334,26 +352,33 @@ class ElectricityMeter:
                 return pipeline.ACCEPT, parse_tariff(payload)
             except ValueError:
                 return pipeline.REJECT_BAD_PAYLOAD, None
-        if code == authorisation.READ_IMPORT_REGISTERS:
-            if not payload:
-                return pipeline.ACCEPT, (0, None)
-            months = payload[0]
-            if len(payload) not in (1, 3) or not 1 <= months <= MAX_MONTHS:
-                return pipeline.REJECT_BAD_PAYLOAD, None
-            if len(payload) == 1:
-                return pipeline.ACCEPT, (months, None)
-            back = int.from_bytes(payload[1:3], "big")
-            if back >= window_days(self._clock() // DAY_S, months):
-                return pipeline.REJECT_BAD_PAYLOAD, None  # further back than the months it asked for
-            return pipeline.ACCEPT, (months, back)
-        if code == authorisation.TOP_UP:
-            amount = int.from_bytes(payload, "big") if len(payload) == 4 else 0
-            if not 0 < amount <= TOP_UP_MAX:
-                return pipeline.REJECT_BAD_PAYLOAD, None
-            return pipeline.ACCEPT, amount
-        if payload:
+        try:
+            values = der_decode.decode(payload)
+            if code == authorisation.READ_IMPORT_REGISTERS:
+                return self._validate_read(values)
+            if code == authorisation.TOP_UP:
+                amount = der_decode.check(values, int)[0]
+                if not 0 < amount <= TOP_UP_MAX:
+                    return pipeline.REJECT_BAD_PAYLOAD, None
+                return pipeline.ACCEPT, amount
+            der_decode.check(values)  # the rest carry nothing
+        except ValueError:
             return pipeline.REJECT_BAD_PAYLOAD, None
         return pipeline.ACCEPT, None
+
+    def _validate_read(self, values):
+        if not values:
+            return pipeline.ACCEPT, (0, None)
+        months = values[0]
+        der_decode.check(values, *((int,) * len(values)))
+        if len(values) > 2 or not 1 <= months <= MAX_MONTHS:
+            return pipeline.REJECT_BAD_PAYLOAD, None
+        if len(values) == 1:
+            return pipeline.ACCEPT, (months, None)
+        back = values[1]
+        if not 0 <= back < window_days(self._clock() // DAY_S, months):
+            return pipeline.REJECT_BAD_PAYLOAD, None  # further back than the months it asked for
+        return pipeline.ACCEPT, (months, back)
 
     def execute(self, decision):
         """Carry out an accepted command (its counter already advanced); the answer's bytes."""
@@ -363,7 +388,7 @@ class ElectricityMeter:
             return self._read_answer(decision)
         if code == authorisation.TARIFF:
             tariff = decision.plan
-            self._write("meter.1", FORMAT_METER, _TARIFF, bytes(decision.message.payload))
+            self._write("meter.1", FORMAT_METER, _TARIFF, _tariff_record(tariff))
             self._tariff = tariff
         elif code == authorisation.RESET_BALANCE:
             self.balance = 0
@@ -378,38 +403,34 @@ class ElectricityMeter:
             self._credit_changed()
         elif code == authorisation.EMERGENCY_CREDIT:
             if not self.payment & PREPAYMENT or self.payment & EMERGENCY_ACTIVE or self.balance >= EMERGENCY_CREDIT:
-                return b"\x01"  # not available: the meter is not low on prepaid credit
+                return endpoint.answer(endpoint.STATUS_FAILED)  # not available: not low on prepaid credit
             self.payment |= EMERGENCY_ACTIVE
             self._credit_changed()
         else:
             self._set_supply(code == authorisation.SUPPLY_CONNECT)
-        return b"\x00"
+        return endpoint.answer(endpoint.STATUS_OK)
 
-    def tariff_payload(self):
-        return bytes((len(self._tariff),)) + b"".join(bytes((s,)) + p.to_bytes(4, "big") for s, p in self._tariff)
+    def tariff(self):
+        """The tariff in force: [(start half-hour, price)]."""
+        return list(self._tariff)
 
     def _read_answer(self, decision):
         months, back = decision.plan
         now = self._clock()
-        head = b"\x00" + bytes((KIND_DAY if back is not None else KIND_REGISTERS,)) + now.to_bytes(4, "big")
         today = now // DAY_S
         if back is not None:
             values = self.day_profile(today - back)
-            return head + (today - back).to_bytes(4, "big") + b"".join(v.to_bytes(4, "big") for v in values)
-        parts = [head, (self.import_mwh // 1000 & 0xFFFFFFFF).to_bytes(4, "big"), bytes((RATES,))]
-        for value in self.rates:
-            parts.append((value // 1000 & 0xFFFFFFFF).to_bytes(4, "big"))
+            return endpoint.answer(endpoint.STATUS_OK, KIND_DAY, now, today - back,
+                                   b"".join(v.to_bytes(4, "big") for v in values))
         count = window_days(today, months) if months else 0
-        parts.append(count.to_bytes(2, "big"))
-        for day in range(today - count + 1, today + 1):
+        days = bytearray(3 * count)
+        for i in range(count):
             total = None
-            for value in self.day_profile(day):
+            for value in self.day_profile(today - count + 1 + i):
                 if value != NO_RECORD:
                     total = (total or 0) + value
-            parts.append((NO_DAY_VALUE if total is None else min(total, NO_DAY_VALUE - 1)).to_bytes(3, "big"))
+            days[3 * i:3 * i + 3] = (NO_DAY_VALUE if total is None else min(total, NO_DAY_VALUE - 1)).to_bytes(3, "big")
+        fields = [KIND_REGISTERS, now, self.import_mwh // 1000, [value // 1000 for value in self.rates], days]
         if decision.role == roles.SUPPLIER:
-            parts.append(b"\x01" if self.supply else b"\x00")
-            parts.append(max(0, min(self.balance + _ANSWER_BIAS, 0xFFFFFFFF)).to_bytes(4, "big"))
-            parts.append(bytes((self.payment,)))
-            parts.append(self.tariff_payload())
-        return b"".join(parts)
+            fields += [bool(self.supply), self.balance, self.payment, [list(block) for block in self._tariff]]
+        return endpoint.answer(endpoint.STATUS_OK, *fields)

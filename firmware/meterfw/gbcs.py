@@ -19,8 +19,8 @@ MACs: mac_key(z, message) = KDF(Z, 60857406080300 || originator || 09 || CRA || 
 suite "gbcs" = AES-128-GMAC (IV = originator || 00000000, AAD = 11 00 00 00 00 00 || APDU, 12 bytes),
 suite "hmac" = HMAC-SHA256 with the same key over the same AAD, cut to 12 bytes.
 
-Sensitive content (design.md property 3): encrypt_content() turns a payload into ciphertext || tag (12)
-with AES-128-GCM under the content key, the same KDF with CRA 04 in place of the message's CRA, so only
+Sensitive content (design.md property 3): encrypt_content() turns a payload into a DER OCTET STRING of
+ciphertext || tag (12) with AES-128-GCM under the content key, the same KDF with CRA 04 in place of the message's CRA, so only
 the holder of Z (the sender and the one recipient) can read it. The key is new for every (originator,
 counter, recipient), and the IV (originator || 000000 || CRA) keeps a response and an alert that happen
 to share a counter apart: GCM must never see one key and IV twice. The caller's duty that remains: never
@@ -35,6 +35,7 @@ except ImportError:
         return value
 
 
+from meterfw import der
 from meterfw.crypto import gcm, kdf, p256
 from meterfw.crypto import hmac as _hmac
 
@@ -325,20 +326,28 @@ def _content_iv(originator, cra):
 
 
 def encrypt_content(z, cra, counter, originator, recipient, message_code, plaintext):
-    """ciphertext || tag (12 bytes) of plaintext, for the payload of the message with these fields.
-    The message code is authenticated with it, so content cannot move to another kind of message."""
+    """The encrypted payload of the message with these fields: a DER OCTET STRING (meterfw.der) holding
+    ciphertext || tag (12 bytes) of plaintext, so it is told from a clear payload (a SEQUENCE) by its
+    first byte. The message code is authenticated with it, so content cannot move to another kind of
+    message."""
     originator = _check_bytes(originator, ID_SIZE, "originator")
     recipient = _check_bytes(recipient, ID_SIZE, "recipient")
     key = content_key(z, originator, counter, recipient)
     ciphertext, tag = gcm.encrypt(key, _content_iv(originator, cra), bytes(plaintext),
                                   bytes((message_code >> 8, message_code & 0xFF)), MAC_SIZE)
-    return ciphertext + tag
+    return der.octet_string(ciphertext + tag)
 
 
 def decrypt_content(z, message):
     """The plaintext of message.payload made by encrypt_content; gcm.InvalidTag (a ValueError) when the
-    payload was not encrypted for this z or was altered, or is shorter than a tag."""
-    payload = bytes(message.payload)
+    payload was not encrypted for this z or was altered, is shorter than a tag, or is not an OCTET
+    STRING."""
+    from meterfw import der_decode  # the parties' side: a device never decrypts, so never loads it
+
+    try:
+        payload = der_decode.octets(message.payload)
+    except ValueError:
+        raise gcm.InvalidTag("encrypted content is not an OCTET STRING")
     if len(payload) < MAC_SIZE:
         raise gcm.InvalidTag("encrypted content shorter than its tag")
     key = content_key(z, message.originator, message.counter, message.recipient)

@@ -29,9 +29,11 @@ power cut loses neither a queued command nor an answer:
     q.TICKET    a queued GBCS frame (TICKET: 8 hex digits)
     r.TICKET    reason (1) || response frame: the meter's answer (the last RESULTS kept)
 
-GCS61 answer (after the endpoint's status byte 0; status 1: the meter has not polled yet):
+GCS61 (an empty payload, DER `30 00`) is answered in DER (meterfw.der), status 1 when the meter has not
+polled yet:
 
-    age (4, seconds since the mirror was refreshed, by the hub's clock) || the mirror (13)
+    { status 0, age (seconds since the mirror was refreshed, by the hub's clock), the meter's time,
+      register (litres), valve open (BOOLEAN) }
 """
 
 try:
@@ -42,7 +44,7 @@ except ImportError:  # CPython
         return value
 
 
-from meterfw import authorisation, pipeline, store
+from meterfw import authorisation, der, endpoint, pipeline, store
 
 FOLDER = "gpf"
 QUEUE_MAX = const(4)  # frames waiting for one poll cycle; more is refused, not dropped
@@ -175,19 +177,15 @@ class GasProxy:
     def validate(self, message, role, rule):
         if not authorisation.runs("chf", message.message_code):
             return pipeline.REJECT_UNSUPPORTED, None
-        if message.payload:
+        if bytes(message.payload) != der.EMPTY:
             return pipeline.REJECT_BAD_PAYLOAD, None
         return pipeline.ACCEPT, None
 
     def execute(self, decision):
         mirrored = self.mirror()
         if mirrored is None:
-            return b"\x01"
-        return b"\x00" + mirrored[0].to_bytes(4, "big") + mirrored[1]
-
-
-def parse_read(payload):
-    """(age seconds, mirror bytes) of a GCS61 answer's payload after its status byte; ValueError."""
-    if len(payload) != 4 + MIRROR_SIZE:
-        raise ValueError("a GPF read answer is 17 bytes")
-    return int.from_bytes(payload[:4], "big"), bytes(payload[4:])
+            return endpoint.answer(endpoint.STATUS_FAILED)
+        age, mirror = mirrored
+        # the mirror's layout is meterfw.gsme's mirror(); read here so the hub never loads the meter's code
+        return endpoint.answer(endpoint.STATUS_OK, age, int.from_bytes(mirror[:4], "big"),
+                               int.from_bytes(mirror[4:12], "big"), mirror[12] == 1)

@@ -16,12 +16,12 @@ It lives on a battery, so its pipeline asks the ledger before each MAC check and
 (meterfw.pipeline's budget=ledger.allow), and closing the valve is charged to the day's reserve, which
 only critical work may spend: a flood of reads stops at the reserve, and the valve still closes.
 
-Commands (answers start with the endpoint's status byte):
+Commands, each with an empty payload (DER `30 00`); answers are the endpoint's (meterfw.der):
 
-    GCS32 0x0081 close the valve (critical)   answer: status (1: failed when the day's energy, reserve
-                                                included, cannot pay for the valve)
-    GCS13a 0x0074 read the register           answer: status || meter time (4) || register (8, litres)
-                                              || valve (1: 1 open)
+    GCS32 0x0081 close the valve (critical)   answer: { status } (1: failed when the day's energy,
+                                                reserve included, cannot pay for the valve)
+    GCS13a 0x0074 read the register           answer: { status, meter time, register (litres),
+                                                valve open (BOOLEAN) }
 
 What it keeps (meterfw.store's record format, written by write, read back, rename):
 
@@ -48,7 +48,7 @@ except ImportError:  # CPython
         return value
 
 
-from meterfw import authorisation, ledger, pipeline, store
+from meterfw import authorisation, der, endpoint, ledger, pipeline, store
 
 FORMAT_GAS = const(0xE7)
 _STATE_SIZE = const(9)
@@ -110,20 +110,20 @@ class GasMeter:
     def validate(self, message, role, rule):
         if not authorisation.runs("gsme", message.message_code):
             return pipeline.REJECT_UNSUPPORTED, None
-        if message.payload:
+        if bytes(message.payload) != der.EMPTY:
             return pipeline.REJECT_BAD_PAYLOAD, None
         return pipeline.ACCEPT, None
 
     def execute(self, decision):
         if decision.message.message_code == authorisation.READ_GAS_REGISTER:
-            return b"\x00" + self.mirror()
+            return endpoint.answer(endpoint.STATUS_OK, self._clock(), self.register, bool(self.valve_open))
         # close the valve: the reserve pays for it, if the day has it
         if not self.ledger.spend(ledger.VALVE, critical=True):
-            return b"\x01"
+            return endpoint.answer(endpoint.STATUS_FAILED)
         self.valve_open = False
         self._save()  # state first: the valve follows it, now or at the next boot
         self._valve(False)
-        return b"\x00"
+        return endpoint.answer(endpoint.STATUS_OK)
 
 
 def default_budget(costs):
@@ -134,10 +134,3 @@ def default_budget(costs):
     normal_day = (48 * (costs[ledger.WAKE] + 200 * (costs[ledger.RADIO_TX_BYTE] + costs[ledger.RADIO_RX_BYTE]))
                   + 100 * (costs[ledger.MAC_CHECK] + 100 * costs[ledger.RADIO_TX_BYTE]))
     return reserve + 2 * normal_day, reserve
-
-
-def parse_mirror(data):
-    """(meter time, register litres, valve open) of mirror() bytes; ValueError otherwise."""
-    if len(data) != MIRROR_SIZE:
-        raise ValueError("a gas meter's mirror is 13 bytes")
-    return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:12], "big"), data[12] == 1

@@ -32,7 +32,8 @@ except ImportError:  # CPython
         return value
 
 
-from meterfw import authorisation, pipeline, roles
+import meterfw
+from meterfw import authorisation, der, endpoint, pipeline, roles
 
 _ALL_BUT_ROOT = (roles.RECOVERY, roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.ACCESS_CONTROL_BROKER,
                  roles.TRANSITIONAL_COS, roles.WAN_PROVIDER, roles.ISSUING_AUTHORITY, roles.OTHER)
@@ -47,37 +48,25 @@ TARGETS = {
     authorisation.CREDENTIALS_ANY_BY_RECOVERY: _ALL_BUT_ROOT,
 }
 
-_STATUS_OK = const(0)
-_HEADER = const(9)  # target role, counter floor
+_FLOOR_LIMIT = 1 << 64  # counters are 8 bytes
 
 
 def encode_payload(target_role, floor, ca_der, ds_der, ka_der):
-    """The CS02b payload; the host builds commands with it."""
-    parts = [bytes((target_role,)), floor.to_bytes(8, "big")]
-    for der in (ca_der, ds_der, ka_der):
-        parts.append(bytes((len(der) >> 8, len(der) & 0xFF)))
-        parts.append(bytes(der))
-    return b"".join(parts)
+    """The CS02b payload, in DER (meterfw.der): SEQUENCE { target role, counter floor, the organisation
+    CA's certificate, the new party's DS and KA certificates (each an OCTET STRING of its DER) }. The host
+    builds commands with it."""
+    return der.encode((target_role, floor, bytes(ca_der), bytes(ds_der), bytes(ka_der)))
 
 
 def decode_payload(payload):
     """(target role, floor, ca, ds, ka), or None when the payload is not exactly that."""
-    payload = bytes(payload)
-    if len(payload) < _HEADER:
+    try:
+        fields = meterfw.decoded(payload, int, int, bytes, bytes, bytes)
+    except ValueError:
         return None
-    fields = []
-    at = _HEADER
-    for _ in range(3):
-        if at + 2 > len(payload):
-            return None
-        size = (payload[at] << 8) | payload[at + 1]
-        if at + 2 + size > len(payload):
-            return None
-        fields.append(payload[at + 2:at + 2 + size])
-        at += 2 + size
-    if at != len(payload):
+    if not 0 <= fields[0] <= 0xFF or not 0 <= fields[1] < _FLOOR_LIMIT:
         return None
-    return (payload[0], int.from_bytes(payload[1:_HEADER], "big"), fields[0], fields[1], fields[2])
+    return tuple(fields)
 
 
 _REASONS = {
@@ -113,7 +102,6 @@ class CredentialUpdater:
         root = self.anchors.anchor(roles.ROOT)
         if root is None:
             return pipeline.REJECT_CERTIFICATE_CHAIN, None
-        import meterfw
         from meterfw import credentials
 
         try:
@@ -132,4 +120,4 @@ class CredentialUpdater:
         target, party_id, ds_key, ka_key, floor = decision.plan
         self.anchors.install(target, party_id, ds_key, ka_key, floor, self.counters)
         self.replaced += 1
-        return bytes((_STATUS_OK, target))
+        return endpoint.answer(endpoint.STATUS_OK, target)

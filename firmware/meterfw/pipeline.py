@@ -23,7 +23,7 @@ Cheap checks first, fail closed, in this order; the first failing check decides 
     9. critical codes: signature by the role's DS anchor     REJECT_NO_ANCHOR, REJECT_BAD_SIGNATURE
    10. the table allows that role that code                  REJECT_NOT_AUTHORISED
    10a. a third party's read asks for no more months than its consent REJECT_CONSENT_SCOPE (the read's
-       payload starts with the months of history wanted)
+       payload's first field is the months of history wanted; one without months is refused too)
    10b. the validator, if any, accepts the payload: credential replacement (meterfw.ownership) checks
        the new certificates here, so a bad one changes nothing, and the device's role (meterfw.esme)
        checks its own payloads and refuses codes it does not run; it returns a reason
@@ -124,6 +124,18 @@ SIGNATURE_VERIFY = "signature_verify"
 _ANCHOR_ID = const(0)
 _ANCHOR_DS = const(1)
 _ANCHOR_KA = const(2)
+
+
+def _months_asked(payload):
+    # a third party's read: the months of history its first field asks for; a read that says none, or
+    # does not decode, asks for more than any consent gives
+    import meterfw
+
+    try:
+        values = meterfw.decoded(payload)
+    except ValueError:
+        values = None
+    return values[0] if values and type(values[0]) is int else 1 << 30
 
 
 class Decision:
@@ -289,7 +301,7 @@ class DevicePipeline:
         if role not in rule[authorisation.ROLES]:
             return self._reject(REJECT_NOT_AUTHORISED, message, role)
         # 10a. a third party reads no further back than its consent allows
-        if consent is not None and (not message.payload or message.payload[0] > consent.months):
+        if consent is not None and _months_asked(message.payload) > consent.months:
             return self._reject(REJECT_CONSENT_SCOPE, message, role)
         # 10b. the payload's own checks, before anything is written
         plan = None

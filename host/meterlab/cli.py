@@ -450,17 +450,17 @@ def cmd_tariff(args):
 
 
 def cmd_supply(args):
-    from meterfw import authorisation
+    from meterfw import authorisation, der
 
     code = authorisation.SUPPLY_CONNECT if args.state == "on" else authorisation.SUPPLY_DISCONNECT
-    device, _ = _send(args, code, b"")
+    device, _ = _send(args, code, der.EMPTY)
     print(f"meter {device['eui64'].hex()}: supply {'connected' if args.state == 'on' else 'disconnected'}; "
           "the meter's signed answer verified")
     return 0
 
 
 def cmd_credit(args):
-    from meterfw import authorisation, esme_host
+    from meterfw import authorisation, der, der_decode, endpoint, esme_host
 
     if args.action == "top-up":
         if args.pence is None:
@@ -471,12 +471,12 @@ def cmd_credit(args):
             raise CommandError(f"top-up: {error}") from None
         code, done = authorisation.TOP_UP, f"topped up by {args.pence:.2f} p"
     else:
-        payload = b""
+        payload = der.EMPTY
         code, done = {"prepayment": (authorisation.PREPAYMENT_MODE, "now a prepayment meter"),
                       "credit": (authorisation.CREDIT_MODE, "now a credit meter"),
                       "emergency": (authorisation.EMERGENCY_CREDIT, "emergency credit active")}[args.action]
     device, content = _send(args, code, payload)
-    if content[:1] != b"\x00":
+    if der_decode.answer(content)[0] != endpoint.STATUS_OK:
         raise CommandError(f"{args.url}: emergency credit is not available (the meter is not in prepayment, has it "
                            "active already, or its credit is not low)")
     print(f"meter {device['eui64'].hex()}: {done}; the meter's answer verified")
@@ -486,12 +486,13 @@ def cmd_credit(args):
 def cmd_gas_read(args):
     import datetime
 
-    from meterfw import authorisation, gsme
+    from meterfw import authorisation, der, gas_host
 
-    device, content = _send(args, authorisation.READ_GAS_REGISTER, b"")
-    if content[:1] != b"\x00":
-        raise CommandError(f"{args.url}: the gas meter could not answer the read")
-    when, litres, valve_open = gsme.parse_mirror(content[1:])
+    device, content = _send(args, authorisation.READ_GAS_REGISTER, der.EMPTY)
+    try:
+        when, litres, valve_open = gas_host.parse_register_read(content)
+    except ValueError as error:
+        raise CommandError(f"{args.url}: {error}") from None
     at = datetime.datetime.fromtimestamp(when, datetime.timezone.utc)
     print(f"gas meter {device['eui64'].hex()} at {at:%Y-%m-%d %H:%M:%S} UTC: {litres / 1000:,.3f} m3, valve "
           f"{'open' if valve_open else 'CLOSED'} (answer MAC'd and encrypted to {args.as_party}, opened here)")
@@ -499,10 +500,10 @@ def cmd_gas_read(args):
 
 
 def cmd_gas_valve(args):
-    from meterfw import authorisation
+    from meterfw import authorisation, der, der_decode, endpoint
 
-    device, content = _send(args, authorisation.VALVE_CLOSE, b"")
-    if content[:1] != b"\x00":
+    device, content = _send(args, authorisation.VALVE_CLOSE, der.EMPTY)
+    if der_decode.answer(content)[0] != endpoint.STATUS_OK:
         raise CommandError(f"{args.url}: the gas meter accepted the close but could not move its valve: "
                            "the day's energy, its reserve included, is spent")
     print(f"gas meter {device['eui64'].hex()}: valve closed; the meter's signed answer verified")

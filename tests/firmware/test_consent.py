@@ -1,5 +1,5 @@
 # meterfw.consent and third parties in the pipeline and responses, under pytest and on MicroPython.
-from meterfw import authorisation, gbcs, pipeline, roles, store
+from meterfw import authorisation, der, gbcs, pipeline, roles, store
 from meterfw.consent import MAX_CONSENTS, ConsentStore
 from meterfw.crypto import gcm
 from meterfw.response import Responder
@@ -63,7 +63,7 @@ def setup(clock=None):
 
 
 def read(counter, months=1):
-    return command(roles.OTHER, READ, counter, payload=bytes((months,)), originator=TP)
+    return command(roles.OTHER, READ, counter, payload=der.encode([months]), originator=TP)
 
 
 def test_third_party_reads_only_with_consent_and_gets_it_encrypted_to_itself():
@@ -82,7 +82,7 @@ def test_third_party_reads_only_with_consent_and_gets_it_encrypted_to_itself():
     assert p.process(read(2)).reason == pipeline.REJECT_REPLAY
     # no further back than granted; nothing but reads
     assert p.process(read(3, months=7)).reason == pipeline.REJECT_CONSENT_SCOPE
-    assert p.process(command(roles.OTHER, READ, 3, payload=b"", originator=TP)).reason == pipeline.REJECT_CONSENT_SCOPE
+    assert p.process(command(roles.OTHER, READ, 3, payload=der.EMPTY, originator=TP)).reason == pipeline.REJECT_CONSENT_SCOPE
     tariff = command(roles.OTHER, TARIFF, 3, signer=TP_DS, originator=TP)
     assert p.process(tariff).reason == pipeline.REJECT_NOT_AUTHORISED
     assert consents.find(TP).counter == 2  # rejects change nothing

@@ -1,6 +1,6 @@
 # meterfw.endpoint and the board protocol's GBCS path through DeviceCore. Runs under pytest and on
 # MicroPython: a frame in, the pipeline's decision, the executor, the response out.
-from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import authorisation, der, gbcs, pipeline, roles
 from meterfw import link_host as link
 from meterfw.device import DeviceCore
 from meterfw.endpoint import STATUS_FAILED, STATUS_OK, CommandRecorder, GbcsEndpoint, RejectLog
@@ -30,7 +30,7 @@ def test_accepted_command_runs_once_and_is_answered():
     decision, response = endpoint.handle(frame)
     assert decision.accepted and recorder.recent == [(S, TARIFF, 5)]
     answer = gbcs.parse(response)
-    assert answer.payload == bytes((STATUS_OK,)) and gbcs.verify_signature(answer, public(DEVICE_DS))
+    assert answer.payload == der.encode([STATUS_OK]) and gbcs.verify_signature(answer, public(DEVICE_DS))
     # the same frame again: a replay, no run, no answer
     decision, response = endpoint.handle(frame)
     assert decision.reason == pipeline.REJECT_REPLAY and response is None
@@ -57,7 +57,7 @@ def test_executor_failure_is_answered_as_failed_and_not_retried():
     decision, response = endpoint.handle(frame)
     assert decision.accepted and endpoint.failed == 1
     answer = gbcs.parse(response)
-    assert gbcs.decrypt_content(party_z(KA_KEYS[S]), answer) == bytes((STATUS_FAILED,))
+    assert gbcs.decrypt_content(party_z(KA_KEYS[S]), answer) == der.encode([STATUS_FAILED])
     assert endpoint.handle(frame)[0].reason == pipeline.REJECT_REPLAY
     assert counters.counter(S) == 9
 

@@ -1,7 +1,7 @@
 # meterfw.esme, the electricity meter: metering into registers and the half-hourly profile, the tariff,
 # the load switch, the balance, reads, power cuts, and the meter kept on flash between uses (meterfw.lazy).
 # Runs under pytest and on MicroPython.
-from meterfw import authorisation, esme, esme_host, gbcs, pipeline, roles, store
+from meterfw import authorisation, der, esme, esme_host, gbcs, pipeline, roles, store
 from meterfw.lazy import LazyDevice
 from mpcheck import raised
 from pipeline_fakes import DEVICE, PARTY_IDS
@@ -13,6 +13,7 @@ RESET = authorisation.RESET_BALANCE
 S, NO, OTHER = roles.SUPPLIER, roles.NETWORK_OPERATOR, roles.OTHER
 DAY0 = esme.days_from_civil(2026, 11, 25)
 MIDNIGHT = DAY0 * esme.DAY_S  # 2026-11-25 00:00 UTC
+OK, FAILED = der.encode([0]), der.encode([1])  # answers: the status alone
 ECONOMY = esme_host.tariff([(0, 10_000), (14, 30_000), (44, 10_000)])  # 10 p, 30 p from 07:00, 10 p from 22:00
 
 
@@ -42,7 +43,7 @@ def meter(storage=None, clock=None):
 _counter = [0]
 
 
-def order(m, role, code, payload=b""):
+def order(m, role, code, payload=der.EMPTY):
     """(reason, answer or None): the meter's validator, then its executor, as the endpoint runs them."""
     _counter[0] += 1
     message = gbcs.parse(gbcs.build(gbcs.CRA_COMMAND, _counter[0], PARTY_IDS[S], DEVICE, code, payload))
@@ -53,7 +54,7 @@ def order(m, role, code, payload=b""):
     return reason, m.execute(pipeline.Decision(pipeline.ACCEPT, message, role, rule, plan))
 
 
-def reading(m, role=S, payload=b""):
+def reading(m, role=S, payload=der.EMPTY):
     reason, answer = order(m, role, READ, payload)
     assert reason == pipeline.ACCEPT, reason
     return esme_host.parse_read(answer)
@@ -90,7 +91,7 @@ def test_a_new_meter_is_connected_on_the_default_tariff():
 def test_energy_goes_to_the_half_hours_the_rates_and_the_balance():
     clock = Clock(MIDNIGHT + 6 * 3600)  # 06:00
     m, _, storage = meter(clock=clock)
-    assert order(m, S, TARIFF, ECONOMY) == (pipeline.ACCEPT, b"\x00")
+    assert order(m, S, TARIFF, ECONOMY) == (pipeline.ACCEPT, OK)
     run_hours(m, clock, 2, 1000)  # 1 kW from 06:00 to 08:00: 1 kWh cheap, 1 kWh at the day rate
     clock.now += 1  # past 08:00: the 07:30 interval closes
     m.measure(0)
@@ -104,19 +105,19 @@ def test_energy_goes_to_the_half_hours_the_rates_and_the_balance():
     # the closed half-hours and the registers are on flash: a restart keeps them
     again, _, _ = meter(storage, clock)
     assert again.import_mwh == 2_000_000 and again.day_profile(DAY0)[12:16] == [500] * 4
-    assert order(again, S, RESET) == (pipeline.ACCEPT, b"\x00") and reading(again).balance == 0
+    assert order(again, S, RESET) == (pipeline.ACCEPT, OK) and reading(again).balance == 0
 
 
 def test_the_load_switch_opens_and_closes_and_nothing_is_metered_while_open():
     clock = Clock()
     m, relay, storage = meter(clock=clock)
-    assert order(m, S, DISCONNECT) == (pipeline.ACCEPT, b"\x00")
+    assert order(m, S, DISCONNECT) == (pipeline.ACCEPT, OK)
     assert relay.positions == [True, False] and not reading(m).supply
     run_hours(m, clock, 1, 3000)
     assert reading(m).import_wh == 0
     restarted, relay_after_boot, _ = meter(storage, clock)
     assert relay_after_boot.positions == [False]  # the relay follows the stored state at boot
-    assert order(restarted, S, CONNECT) == (pipeline.ACCEPT, b"\x00") and relay_after_boot.positions == [False, True]
+    assert order(restarted, S, CONNECT) == (pipeline.ACCEPT, OK) and relay_after_boot.positions == [False, True]
     run_hours(restarted, clock, 1, 3000)
     assert reading(restarted).import_wh == 3000
 
@@ -124,15 +125,21 @@ def test_the_load_switch_opens_and_closes_and_nothing_is_metered_while_open():
 def test_bad_payloads_and_foreign_codes_change_nothing():
     m, relay, storage = meter()
     before = dict(storage.files)
-    bad_tariffs = (b"", b"\x00", b"\x01\x00\x00\x00\x00", b"\x02\x00\x00\x00\x00\x01\x00\x00\x00\x00\x02",
-                   b"\x01\x05\x00\x00\x00\x01", b"\x01\x00\x7f\xff\xff\xff", b"\x02\x00\x00\x00\x00\x01\x30\x00\x00\x00\x01",
-                   b"\x09" + b"\x00\x00\x00\x00\x01" * 9)
+    bad_tariffs = (b"", der.EMPTY, der.encode([[0]]), der.encode([[0, 1, 2]]), der.encode([0, 5]),
+                   der.encode([[1, 5]]), der.encode([[0, 5], [0, 6]]), der.encode([[0, 5], [48, 6]]),
+                   der.encode([[0, -1]]), der.encode([[0, esme.PRICE_MAX + 1]]), der.encode([[True, 5]]),
+                   der.encode([[b"\x00", 5]]), der.encode([[2 * i, 1] for i in range(9)]),
+                   der.encode([[0, 5]]) + b"\x00",  # a byte after the SEQUENCE
+                   bytes.fromhex("3009" "3007" "020100" "02020005"),  # price 5 in two bytes: not DER
+                   b"\x01\x00\x00\x00\x61\xa8")  # the packed encoding of before
     for payload in bad_tariffs:
         assert order(m, S, TARIFF, payload) == (pipeline.REJECT_BAD_PAYLOAD, None), payload
-    for payload in (b"\x00", b"\x0e", b"\x01\x00", b"\x01\x00\x00\x00", b"\x01\x00\x1f"):
-        assert order(m, S, READ, payload) == (pipeline.REJECT_BAD_PAYLOAD, None), payload
+    for values in ([0], [14], [1, 31], [1, -1], [1, 2, 3], [b"\x01"], [True], [[1]]):
+        assert order(m, S, READ, der.encode(values)) == (pipeline.REJECT_BAD_PAYLOAD, None), values
+    assert order(m, S, READ, b"\x01") == (pipeline.REJECT_BAD_PAYLOAD, None)
     for code in (DISCONNECT, CONNECT, RESET):
-        assert order(m, S, code, b"\x01") == (pipeline.REJECT_BAD_PAYLOAD, None)
+        for payload in (b"", der.encode([1]), der.encode([[]])):
+            assert order(m, S, code, payload) == (pipeline.REJECT_BAD_PAYLOAD, None)
     assert order(m, S, authorisation.VALVE_CLOSE) == (pipeline.REJECT_UNSUPPORTED, None)  # no valve here
     assert storage.files == before and relay.positions == [True] and m.supply
     for blocks in ([], [(1, 5)], [(0, 5), (0, 6)], [(0, esme.PRICE_MAX + 1)]):
@@ -229,7 +236,7 @@ def test_a_lazy_meter_is_on_flash_between_uses():
     assert reason == pipeline.ACCEPT and esme_host.parse_read(answer).import_wh == 750
     assert not meter.loaded and len(loads) == len(unloads) == 3
     assert esme.ElectricityMeter(storage, Relay(), clock).import_mwh == 750_000  # flushed: a cut loses none
-    assert order(meter, S, TARIFF, b"\x01") == (pipeline.REJECT_BAD_PAYLOAD, None) and not meter.loaded
+    assert order(meter, S, TARIFF, der.encode([1])) == (pipeline.REJECT_BAD_PAYLOAD, None) and not meter.loaded
     assert order(meter, S, DISCONNECT)[0] == pipeline.ACCEPT and relay.positions[-1] is False
     assert not meter.loaded and not esme.ElectricityMeter(storage, Relay(), clock).supply
 
@@ -239,10 +246,10 @@ def test_prepayment_cuts_at_zero_credit_and_a_top_up_or_emergency_credit_restore
                                          authorisation.CREDIT_MODE, authorisation.EMERGENCY_CREDIT)
     clock = Clock(MIDNIGHT)
     m, relay, storage = meter(clock=clock)
-    assert order(m, S, PREPAY) == (pipeline.ACCEPT, b"\x00")
+    assert order(m, S, PREPAY) == (pipeline.ACCEPT, OK)
     # no credit at all: the meter cut the supply as soon as it knew it was a prepayment meter with none
     assert not m.supply and relay.positions[-1] is False and reading(m).cut_for_credit
-    assert order(m, S, TOP_UP, esme_host.top_up(100_000)) == (pipeline.ACCEPT, b"\x00")  # 1 pound
+    assert order(m, S, TOP_UP, esme_host.top_up(100_000)) == (pipeline.ACCEPT, OK)  # 1 pound
     r = reading(m)
     assert r.supply and r.prepayment and not r.cut_for_credit and r.balance == 100_000 and relay.positions[-1]
     run_hours(m, clock, 1, 2000)  # 2 kWh at 25 p would cost 50 p; the pound lasts, 50 p are left
@@ -254,10 +261,10 @@ def test_prepayment_cuts_at_zero_credit_and_a_top_up_or_emergency_credit_restore
     run_hours(m, clock, 1, 2000)
     assert m.import_mwh == booked
     # emergency credit: 5 pounds below zero, once, while the credit is low
-    assert order(m, S, EMERGENCY) == (pipeline.ACCEPT, b"\x00")
+    assert order(m, S, EMERGENCY) == (pipeline.ACCEPT, OK)
     r = reading(m)
     assert r.supply and r.emergency and not r.cut_for_credit
-    assert order(m, S, EMERGENCY) == (pipeline.ACCEPT, b"\x01")  # already active: not available
+    assert order(m, S, EMERGENCY) == (pipeline.ACCEPT, FAILED)  # already active: not available
     run_hours(m, clock, 10, 2000)  # 5 kWh at 25 p: the emergency credit runs out too
     assert not m.supply and m.balance <= -esme.EMERGENCY_CREDIT and reading(m).cut_for_credit
     # a top-up that clears the debt ends the emergency and the cut; a restart keeps every part of it
@@ -268,10 +275,10 @@ def test_prepayment_cuts_at_zero_credit_and_a_top_up_or_emergency_credit_restore
     again, again_relay, _ = meter(storage, clock)
     assert again.payment == esme.PREPAYMENT and again_relay.positions == [True]
     # credit mode never cuts: the balance goes into debt
-    assert order(again, S, CREDIT) == (pipeline.ACCEPT, b"\x00")
+    assert order(again, S, CREDIT) == (pipeline.ACCEPT, OK)
     run_hours(again, clock, 5, 2000)
     assert again.supply and again.balance < 0 and not reading(again).prepayment
-    assert order(again, S, EMERGENCY) == (pipeline.ACCEPT, b"\x01")  # only a prepayment meter has it
+    assert order(again, S, EMERGENCY) == (pipeline.ACCEPT, FAILED)  # only a prepayment meter has it
     # a supplier's disconnect is not a cut for credit: a top-up does not undo it
     assert order(again, S, PREPAY)[0] == pipeline.ACCEPT and order(again, S, TOP_UP, esme_host.top_up(10_000_000))[0] == 0
     assert order(again, S, DISCONNECT)[0] == pipeline.ACCEPT
@@ -280,9 +287,10 @@ def test_prepayment_cuts_at_zero_credit_and_a_top_up_or_emergency_credit_restore
 
 def test_top_ups_are_checked_and_only_a_supplier_sends_prepayment_commands():
     m, _, storage = meter()
-    for bad in (b"", b"\x00\x00\x00\x00", (esme.TOP_UP_MAX + 1).to_bytes(4, "big"), b"\x00\x00\x01"):
+    for bad in (b"", der.EMPTY, der.encode([0]), der.encode([-5]), der.encode([esme.TOP_UP_MAX + 1]),
+                der.encode([1000, 1]), (1000).to_bytes(4, "big")):
         assert order(m, S, authorisation.TOP_UP, bad) == (pipeline.REJECT_BAD_PAYLOAD, None)
-    assert order(m, S, authorisation.PREPAYMENT_MODE, b"\x01") == (pipeline.REJECT_BAD_PAYLOAD, None)
+    assert order(m, S, authorisation.PREPAYMENT_MODE, der.encode([1])) == (pipeline.REJECT_BAD_PAYLOAD, None)
     assert storage.names() == []  # refused payloads change nothing
     raised(ValueError, esme_host.top_up, 0)
     for code in (authorisation.TOP_UP, authorisation.PREPAYMENT_MODE, authorisation.CREDIT_MODE,

@@ -1,7 +1,7 @@
 # meterfw.gpf, the comms hub's Gas Proxy Function: the mirror of the sleeping gas meter with its age, the
 # frames queued for its next poll, its answers kept for the DCC, and GCS61 reads answered from the mirror.
 # Runs under pytest and on MicroPython.
-from meterfw import authorisation, gpf, gsme, han, han_poll, pipeline, roles, store
+from meterfw import authorisation, der, gpf, han, han_poll, pipeline, roles, store
 from meterfw.endpoint import GbcsEndpoint
 from meterfw.response import Responder
 from mpcheck import raised
@@ -92,16 +92,16 @@ def test_gcs61_reads_answer_from_the_mirror_with_its_age():
     p = pipeline.DevicePipeline(DEVICE, DEVICE_KA, anchors, FakeCounters(), validator=proxy.validate,
                                 device_type="chf")
     endpoint = GbcsEndpoint(p, Responder(DEVICE, DEVICE_DS, DEVICE_KA, anchors), proxy.execute)
-    decision, response = endpoint.handle(command(S, READ_GPF, 1, payload=b""))
+    decision, response = endpoint.handle(command(S, READ_GPF, 1, payload=der.EMPTY))
     assert decision.accepted and response is not None
-    assert proxy.execute(decision) == b"\x01"  # no poll yet: nothing to answer from
+    assert proxy.execute(decision) == der.encode([1])  # no poll yet: nothing to answer from
     proxy.synced(MIRROR)
     clock.now += 600
     payload = proxy.execute(decision)
-    assert payload[0] == 0 and gpf.parse_read(payload[1:]) == (600, MIRROR)
-    assert gsme.parse_mirror(gpf.parse_read(payload[1:])[1]) == (1_800_000_000, 4321, True)
+    assert payload == der.encode([0, 600, 1_800_000_000, 4321, True])  # MIRROR's time, litres, valve open
     for frame, reason in ((command(S, READ_GPF, 2, payload=b"\x01"), pipeline.REJECT_BAD_PAYLOAD),
-                          (command(S, authorisation.VALVE_CLOSE, 3, payload=b"", sign=True),
+                          (command(S, READ_GPF, 4, payload=b""), pipeline.REJECT_BAD_PAYLOAD),
+                          (command(S, authorisation.VALVE_CLOSE, 3, payload=der.EMPTY, sign=True),
                            pipeline.REJECT_UNSUPPORTED)):
         assert endpoint.handle(frame)[0].reason == reason
     raised(gpf.GpfError, proxy.synced, b"short")

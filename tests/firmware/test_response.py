@@ -1,6 +1,6 @@
 # Tests of meterfw.response and gbcs content encryption that run unchanged under pytest and on
 # MicroPython: each response is checked the way its recipient checks it, from the party's side of Z.
-from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import authorisation, der, der_decode, gbcs, pipeline, roles
 from meterfw.crypto import gcm
 from mpcheck import flip
 from pipeline_fakes import (DEVICE, DEVICE_DS, DEVICE_KA, KA_KEYS, PARTY_IDS, THIRD_PARTY_KA, FakeCounters,
@@ -137,7 +137,8 @@ def test_content_key_and_iv_differ_per_message():
     alert = gbcs.encrypt_content(z, gbcs.CRA_ALERT, 5, *args)  # same counter, other CRA: other IV
     later = gbcs.encrypt_content(z, gbcs.CRA_RESPONSE, 6, *args)  # other counter: other key
     assert len({response, alert, later}) == 3
-    assert len(response) == len(b"same plaintext") + gbcs.MAC_SIZE
+    assert len(response) == 2 + len(b"same plaintext") + gbcs.MAC_SIZE  # one DER OCTET STRING
+    assert der_decode.octets(response) and response[:2] == bytes((der.OCTET_STRING, 14 + gbcs.MAC_SIZE))
     # the content key is the GBCS KDF with CRA 04, never the MAC key
     fields = gbcs.parse(gbcs.build(gbcs.CRA_RESPONSE, 5, DEVICE, PARTY_IDS[S], READ, b""))
     assert gbcs.content_key(z, DEVICE, 5, PARTY_IDS[S]) != gbcs.mac_key(z, fields)
@@ -151,6 +152,8 @@ def test_encrypted_content_is_bound_to_its_message():
     for counter, code, cra in ((6, READ, 2), (5, TARIFF, 2), (5, READ, 3)):
         moved = gbcs.parse(gbcs.build(cra, counter, DEVICE, PARTY_IDS[S], code, content))
         raises(gcm.InvalidTag, gbcs.decrypt_content, z, moved)
-    short = gbcs.parse(gbcs.build(gbcs.CRA_RESPONSE, 5, DEVICE, PARTY_IDS[S], READ, b"\x00" * 11))
+    short = gbcs.parse(gbcs.build(gbcs.CRA_RESPONSE, 5, DEVICE, PARTY_IDS[S], READ, der.octet_string(bytes(11))))
     raises(gcm.InvalidTag, gbcs.decrypt_content, z, short)
+    bare = gbcs.parse(gbcs.build(gbcs.CRA_RESPONSE, 5, DEVICE, PARTY_IDS[S], READ, der_decode.octets(content)))
+    raises(gcm.InvalidTag, gbcs.decrypt_content, z, bare)  # the same bytes, not in their OCTET STRING
     raises(ValueError, gbcs.encrypt_content, z, gbcs.CRA_RESPONSE, 5, DEVICE[:7], PARTY_IDS[S], READ, b"")

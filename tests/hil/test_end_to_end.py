@@ -9,7 +9,7 @@ Only what a board does over its own serial port is asked here (no HAN between bo
 can be a real board while the others are virtual."""
 import pytest
 
-from meterfw import authorisation, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, der_decode, endpoint, esme_host, gbcs, pipeline, roles
 from meterlab.client import BoardClient
 from meterlab.commission import commission
 from meterlab.csp import Csp
@@ -25,7 +25,7 @@ ROLES = ("esme", "gsme", "chf")
 # a command of the supplier's each device type runs, and what it must answer (a sensitive read is
 # encrypted to the supplier)
 READS = {"esme": (authorisation.READ_IMPORT_REGISTERS, esme_host.read()),
-         "gsme": (authorisation.READ_GAS_REGISTER, b"")}
+         "gsme": (authorisation.READ_GAS_REGISTER, der.EMPTY)}
 
 
 class RecordingCsp(Csp):
@@ -92,7 +92,7 @@ def test_the_supplier_reads_the_meter_and_only_it_can_read_the_answer(site, role
     z = supplier.keys.exchange("meter-ka", commands.device_keys(dcc.register.device(meter))[2])
     answer = gbcs.parse(result.response)
     assert gbcs.verify_mac(answer, z) and answer.recipient == supplier.eui64
-    assert gbcs.decrypt_content(z, answer)[:1] == b"\x00"  # a successful read, encrypted to the supplier
+    assert der_decode.answer(gbcs.decrypt_content(z, answer))[0] == endpoint.STATUS_OK  # encrypted to the supplier
 
 
 @pytest.mark.parametrize("role", ROLES)

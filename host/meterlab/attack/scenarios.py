@@ -5,7 +5,7 @@ evidence (the DCC's alarms and audit, the meters' own reject counters).
 """
 from dataclasses import dataclass, field
 
-from meterfw import authorisation, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, esme_host, gbcs, pipeline, roles
 from meterfw.crypto import p256
 from meterlab.attack.site import Site, thresholds_with
 from meterlab.dcc.service import QUARANTINED, REFUSED, ROUTED, command_request
@@ -59,7 +59,7 @@ def compromised_supplier_mass_disconnect(site, options, outcome):
     """A's keys, stolen, order every meter disconnected through the DCC: its thresholds let a few through,
     quarantine the rest and raise an alarm."""
     supplier = site.supplier_a
-    results = site.dcc.submit_batch([command_request(supplier, meter, DISCONNECT, b"") for meter in site.meters])
+    results = site.dcc.submit_batch([command_request(supplier, meter, DISCONNECT, der.EMPTY) for meter in site.meters])
     routed = sum(result.status == ROUTED and result.reason == pipeline.ACCEPT for result in results)
     quarantined = sum(result.status == QUARANTINED for result in results)
     affected = sum(site.supply_off(meter) for meter in site.meters)
@@ -90,8 +90,8 @@ def bypass_dcc_into_csp(site, options, outcome):
     for meter in site.meters:
         device = site.device(meter)
         counter = commands.next_counter(supplier)
-        unsigned = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, meter, DISCONNECT, b"")
-        signed = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, meter, DISCONNECT, b"",
+        unsigned = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, meter, DISCONNECT, der.EMPTY)
+        signed = gbcs.build(gbcs.CRA_COMMAND, counter, supplier.eui64, meter, DISCONNECT, der.EMPTY,
                             signature=supplier.keys.sign("meter-ds", gbcs.parse(unsigned).signed_part))
         forged = gbcs.wrap(signed, commands.acb_mac(supplier, device, signed))  # A's KA key, not the ACB's
         reason, _ = site.deliver(meter, forged)
@@ -116,7 +116,7 @@ def everything_compromised(site, options, outcome):
 
     acb = site.parties[roles.ACCESS_CONTROL_BROKER]
     audited = len(site.dcc.audit.entries())
-    frames = [(meter, commands.build_command(site.supplier_a, site.device(meter), DISCONNECT, b"", acb))
+    frames = [(meter, commands.build_command(site.supplier_a, site.device(meter), DISCONNECT, der.EMPTY, acb))
               for meter in site.meters]
     started = time.monotonic()
     acted = sum(site.deliver(meter, frame)[0] == pipeline.ACCEPT for meter, frame in frames)
@@ -169,7 +169,7 @@ def reverse_engineered_meter(site, options, outcome):
 
     on_victim = site.deliver(victim, forge(stolen_id, READ, esme_host.read()))[0]
     on_other = site.deliver(other, forge(other, READ, esme_host.read()))[0]
-    critical = site.deliver(victim, forge(stolen_id, DISCONNECT, b"", sign=True))[0]
+    critical = site.deliver(victim, forge(stolen_id, DISCONNECT, der.EMPTY, sign=True))[0]
     outcome.numbers.update(meters=len(site.meters), keys_stolen_from=1,
                            meters_affected=int(on_victim == 0) + int(on_other == 0),
                            executed=[on_victim, on_other, critical].count(pipeline.ACCEPT),
@@ -221,7 +221,7 @@ def outside_their_rights(site, options, outcome):
     installed = site.dcc.install_by_recovery(meter, site.dno, roles.NETWORK_OPERATOR)
     dno_read = site.dcc.submit(command_request(site.dno, meter, READ, esme_host.read(1)))
     attempts = {"dno tariff": (site.dno, TARIFF, esme_host.tariff([(0, 1)])),
-                "third party disconnect": (site.third_party, DISCONNECT, b"")}
+                "third party disconnect": (site.third_party, DISCONNECT, der.EMPTY)}
     at_dcc, at_meter = {}, {}
     for label, (party, code, payload) in attempts.items():
         at_dcc[label] = site.dcc.submit(command_request(party, meter, code, payload)).status
@@ -257,7 +257,7 @@ def third_party_without_consent(site, options, outcome):
     site.dcc.users[party.eui64] = party
 
     def read(months):
-        return site.dcc.submit(command_request(party, meter, READ, bytes([months]))).reason
+        return site.dcc.submit(command_request(party, meter, READ, esme_host.read(months))).reason
 
     before = read(3)
     certificates = (site.smki.certificate("organisation-ca"), party.certificate("meter-ds"),
@@ -304,7 +304,7 @@ def battery_drain(site, options, outcome):
     # a patient attacker stays under it, and the meter's own budget is what this scenario tests)
     pace = min(250, getattr(site.csp, "max_per_second", 250))
     for start in range(0, reads_needed, pace):
-        batch = [command_request(site.supplier_a, meter, authorisation.READ_GAS_REGISTER, b"")
+        batch = [command_request(site.supplier_a, meter, authorisation.READ_GAS_REGISTER, der.EMPTY)
                  for _ in range(min(pace, reads_needed - start))]
         for result in site.dcc.submit_batch(batch):
             answered += result.reason == pipeline.ACCEPT
@@ -312,7 +312,7 @@ def battery_drain(site, options, outcome):
         if site.backend == "virtual":
             time.sleep(1.05)  # the CSP's one-second window empties
     after_reads = site.ledger(meter)
-    closes = site.dcc.submit_batch([command_request(site.supplier_a, meter, authorisation.VALVE_CLOSE, b"")
+    closes = site.dcc.submit_batch([command_request(site.supplier_a, meter, authorisation.VALVE_CLOSE, der.EMPTY)
                                     for _ in range(options.get("closes", 50))])
     allowance, reserve, spent, spent_critical, _, _ = site.ledger(meter)
     normal = normal_day(costs)

@@ -9,7 +9,7 @@ records) and the meters as installed, and the same signed requests: the attacker
 import shutil
 import time
 
-from meterfw import authorisation, pipeline
+from meterfw import authorisation, der, pipeline
 from meterlab.attack.site import PASSPHRASE, Site, thresholds_with
 from meterlab.dcc.service import QUARANTINED, ROUTED, Dcc, command_request
 
@@ -24,7 +24,7 @@ def run_sweep(home, meters, thresholds, progress=print):
     try:
         built = time.monotonic()
         progress(f"estate of {meters:,} meters ready in {built - started:.0f}s; supplier A signs a disconnect for each")
-        flood = [command_request(site.supplier_a, meter, authorisation.SUPPLY_DISCONNECT, b"") for meter in site.meters]
+        flood = [command_request(site.supplier_a, meter, authorisation.SUPPLY_DISCONNECT, der.EMPTY) for meter in site.meters]
         signed = time.monotonic()
         site.dcc.close()
         site.dcc = None

@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from meterfw import authorisation, roles
+from meterfw import authorisation, der, roles
 from meterlab.bench import environment
 
 TARGET_RATIO = 0.5
@@ -79,7 +79,7 @@ def run(repeat=7, vm_repeat=None, progress=print, batch=BATCH, requests_per_samp
                 meters.append(meter)
             total = requests_per_sample * (repeat + 1)
             progress(f"signing {total} service requests")
-            requests = [command_request(supplier, meters[n % METERS], authorisation.READ_IMPORT_REGISTERS, b"")
+            requests = [command_request(supplier, meters[n % METERS], authorisation.READ_IMPORT_REGISTERS, der.EMPTY)
                         for n in range(total)]
             feed = iter(requests)
 

@@ -82,7 +82,7 @@ def _ran_out(log_path):
 
 
 def _work(dcc, meter, parties, board, role):
-    from meterfw import authorisation, esme_host, roles
+    from meterfw import authorisation, der, esme_host, roles
     from meterlab.client import BoardClient
     from meterlab.dcc.service import ROUTED, command_request
     from meterlab.transport import BoardConnection
@@ -93,7 +93,7 @@ def _work(dcc, meter, parties, board, role):
     if role == "esme":
         for code, payload in ((authorisation.READ_IMPORT_REGISTERS, esme_host.read(1)),
                               (authorisation.TARIFF, esme_host.tariff([(0, 12_000), (32, 30_000)])),
-                              (authorisation.SUPPLY_DISCONNECT, b""), (authorisation.SUPPLY_CONNECT, b""),
+                              (authorisation.SUPPLY_DISCONNECT, der.EMPTY), (authorisation.SUPPLY_CONNECT, der.EMPTY),
                               (authorisation.READ_IMPORT_REGISTERS, esme_host.read(13))):
             result = dcc.submit(command_request(supplier, meter, code, payload))
             assert result.status == ROUTED and result.reason == 0, result
