@@ -50,7 +50,7 @@ def _open_esme():
 
 
 def _close_esme():
-    meterfw.unload("esme")
+    meterfw.unload("esme", "der_decode")  # the meter alone keeps the payload decoder: both go
 
 
 def start_device(role, endpoint):

@@ -3,14 +3,14 @@ do not) to a device pipeline, properly MAC'd by the ACB and signed with its own 
 a signature; the device accepts exactly the cells the table allows. And the docs are the table."""
 import pytest
 
-from meterfw import authorisation, gbcs, roles
+from meterfw import authorisation, authorisation_names, gbcs, roles
 from meterfw.crypto import p256
 from meterfw.pipeline import ACCEPT, REJECT_NOT_AUTHORISED, REJECT_UNKNOWN_CODE, DevicePipeline
 from meterlab import docs
 from pipeline_fakes import ACB_KA, DEVICE, DEVICE_KA, FakeAnchors, FakeCounters, acb_z, public
 
 UNIMPLEMENTED_CODE = 0x0001
-CODES = [row[0] for row in authorisation.rows()] + [UNIMPLEMENTED_CODE]
+CODES = [row[0] for row in authorisation_names.rows()] + [UNIMPLEMENTED_CODE]
 PARTY = {role: bytes.fromhex("90b3d51f3000%04x" % (0x100 + role)) for role in roles.ALL}
 DS = {role: (0x20 + role).to_bytes(32, "big") for role in roles.ALL}
 
@@ -47,7 +47,7 @@ def test_each_cell_is_accepted_exactly_when_the_table_allows_it(anchors, role, c
 
 
 def test_every_role_may_send_something_or_nothing_as_the_table_says():
-    senders = {role for row in authorisation.rows() for role in roles.ALL if roles.NAMES[role] in row[2]}
+    senders = {role for row in authorisation_names.rows() for role in roles.ALL if roles.NAMES[role] in row[2]}
     assert roles.SUPPLIER in senders and roles.NETWORK_OPERATOR in senders
     assert roles.ACCESS_CONTROL_BROKER not in senders  # the DCC MACs commands; it originates none here
 

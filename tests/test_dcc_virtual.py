@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from meterfw import authorisation, der, der_decode, esme, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, der_decode, esme, esme_host, gbcs, gbcs_host, pipeline, roles
 from meterlab.boards.virtual import VirtualBoard
 from meterlab.client import BoardClient
 from meterlab.commission import commission
@@ -83,7 +83,7 @@ def test_supplier_commands_end_to_end(system):
         # MAC'd to the supplier and its content encrypted to it: the DCC carried ciphertext
         response = submit(READ, esme_host.read(months))
         assert gbcs.verify_mac(response, z)
-        return esme_host.parse_read(gbcs.decrypt_content(z, response))
+        return esme_host.parse_read(gbcs_host.decrypt_content(z, response))
 
     def relay():
         return json.loads((board.state_dir / "gpio.json").read_text())["supply_relay"]
@@ -188,16 +188,16 @@ def test_third_party_reads_only_with_the_consent_granted_at_the_meter(system):
     device = dcc.register.device(meter)
     z = third.keys.exchange("meter-ka", commands.device_keys(device)[2])
     assert gbcs.verify_mac(response, z)
-    reading = esme_host.parse_read(gbcs.decrypt_content(z, response))
+    reading = esme_host.parse_read(gbcs_host.decrypt_content(z, response))
     # three months of daily totals (its consent's scope), energy only: no supply, balance or tariff
     assert len(reading.days) == esme.window_days(reading.time // esme.DAY_S, 3) and reading.import_wh >= 0
     assert (reading.supply, reading.balance, reading.tariff) == (None, None, None)
     # what the DCC carried back was ciphertext and tag only; the ACB's Z does not open it
-    assert der_decode.octets(response.payload)[:-gbcs.MAC_SIZE] != gbcs.decrypt_content(z, response)  # ciphertext
-    assert len(der_decode.octets(response.payload)) == len(gbcs.decrypt_content(z, response)) + gbcs.MAC_SIZE
+    assert der_decode.octets(response.payload)[:-gbcs.MAC_SIZE] != gbcs_host.decrypt_content(z, response)  # ciphertext
+    assert len(der_decode.octets(response.payload)) == len(gbcs_host.decrypt_content(z, response)) + gbcs.MAC_SIZE
     acb_z = dcc.acb.keys.exchange("meter-ka", commands.device_keys(device)[2])
     with pytest.raises(ValueError):
-        gbcs.decrypt_content(acb_z, response)
+        gbcs_host.decrypt_content(acb_z, response)
     assert dcc.submit(command_request(third, meter, READ, der.encode([4]))).reason == pipeline.REJECT_CONSENT_SCOPE
     # a day's half-hours within the three months, and none from before them
     assert dcc.submit(command_request(third, meter, READ, esme_host.read(3, 80))).reason == pipeline.ACCEPT

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from meterlab.attack.fleet import Fleet, InProcessMeter
-from meterfw import authorisation, der, gsme, ledger, pipeline, roles
+from meterfw import authorisation, authorisation_names, der, gsme, ledger, pipeline, roles
 from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import QUARANTINED, ROUTED, Dcc, command_request
 from meterlab.power.battery import LI_SOCL2_D_19AH
@@ -34,7 +34,7 @@ def test_the_days_of_a_gas_meter_and_the_life_they_give():
     assert worst > allowance + normal  # the allowance spent, and the largest frames heard
     tight = Thresholds({"window_seconds": 86400, "per_user": {"default": 5},
                         "total": {"0x0081": 5, "default": 10}})
-    credential_codes = [code for code, *_ in authorisation.rows() if authorisation.runs("esme", code)
+    credential_codes = [code for code, *_ in authorisation_names.rows() if authorisation.runs("esme", code)
                         and authorisation.runs("gsme", code)]
     assert len(credential_codes) == 6
     # the valve closes, the reads, and each of the six CS02b codes every device runs

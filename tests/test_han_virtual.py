@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from meterfw import authorisation, der, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, esme_host, gbcs, gbcs_host, pipeline, roles
 from meterlab.boards.radio import RadioClient
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient, BoardRefused
@@ -76,7 +76,7 @@ def test_a_supplier_works_a_meter_through_its_hub_over_a_lossy_radio(site):
     def read(months=1):
         response = submit(READ, esme_host.read(months))
         assert gbcs.verify_mac(response, z)
-        return esme_host.parse_read(gbcs.decrypt_content(z, response))
+        return esme_host.parse_read(gbcs_host.decrypt_content(z, response))
 
     assert read().supply
     submit(TARIFF, esme_host.tariff([(0, 11_000), (36, 31_000)]))

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from meterfw import authorisation, der, der_decode, endpoint, esme_host, gbcs, pipeline, roles, store
+from meterfw import authorisation, der, der_decode, endpoint, esme_host, gbcs, gbcs_host, pipeline, roles, store
 from meterlab.boards.descriptions import load_board
 from meterlab.boards.provision import provision_state, security_storage, stored_counters
 from meterlab.boards.virtual import VirtualBoard, deploy_to_state
@@ -59,7 +59,7 @@ def test_meter_accepts_answers_and_rejects_on_the_board(tmp_path):
         answer = gbcs.parse(response)
         assert (answer.cra, answer.counter, answer.recipient) == (gbcs.CRA_RESPONSE, 5, PARTY_IDS[S])
         assert gbcs.verify_mac(answer, party_z(KA_KEYS[S]))
-        assert der_decode.answer(gbcs.decrypt_content(party_z(KA_KEYS[S]), answer))[0] == endpoint.STATUS_OK
+        assert der_decode.answer(gbcs_host.decrypt_content(party_z(KA_KEYS[S]), answer))[0] == endpoint.STATUS_OK
 
         reason, response = send(board.url, tariff)
         assert reason == pipeline.ACCEPT

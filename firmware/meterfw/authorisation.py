@@ -4,7 +4,8 @@ anchors, authorisation"). Sans-I/O, no state.
     message code -> (roles allowed to originate it, needs a signature, response is sensitive,
                      the device types that run it)
 
-(The commands' names are in meterfw.authorisation_names, for the docs: a board never loads them.)
+(The commands' names, and the table as rows for the docs, are in meterfw.authorisation_names: a board
+never loads them.)
 
 Every command reaches a device MAC'd by the DCC's access control broker (property 1), so the MAC is not
 a column: it is always required (meterfw.pipeline checks it first). "Needs a signature" means the
@@ -147,15 +148,3 @@ def runs(device_type, message_code):
     """True if a device of device_type ("esme", "gsme", "chf") runs message_code."""
     entry = _TABLE.get(message_code)
     return entry is not None and device_type in entry[DEVICES]
-
-
-def rows():
-    """The table for the docs: a list of (code, name, role names, signed, sensitive, device types), by code."""
-    from meterfw.authorisation_names import NAMES
-
-    out = []
-    for code in sorted(_TABLE):
-        entry = _TABLE[code]
-        out.append((code, NAMES[code], tuple(roles.NAMES[r] for r in entry[ROLES]), entry[SIGNED],
-                    entry[SENSITIVE], entry[DEVICES]))
-    return out

@@ -23,3 +23,16 @@ NAMES = {
     _a.CREDENTIALS_SUPPLIER_BY_TRANSCOS: "CS02b credentials supplierByTransCoS",
     _a.CREDENTIALS_ANY_BY_RECOVERY: "CS02b credentials anyExceptAbnormalRootByRecovery",
 }
+
+
+def rows():
+    """The table for the docs: a list of (code, name, role names, signed, sensitive, device types), by code.
+    (It reads the table itself, authorisation._TABLE: the one place that says who may do what.)"""
+    from meterfw import roles
+
+    out = []
+    for code in sorted(_a._TABLE):
+        entry = _a._TABLE[code]
+        out.append((code, NAMES[code], tuple(roles.NAMES[r] for r in entry[_a.ROLES]), entry[_a.SIGNED],
+                    entry[_a.SENSITIVE], entry[_a.DEVICES]))
+    return out

@@ -20,7 +20,7 @@ suite "gbcs" = AES-128-GMAC (IV = originator || 00000000, AAD = 11 00 00 00 00 0
 suite "hmac" = HMAC-SHA256 with the same key over the same AAD, cut to 12 bytes.
 
 Sensitive content (design.md property 3): encrypt_content() turns a payload into a DER OCTET STRING of
-ciphertext || tag (12) with AES-128-GCM under the content key, the same KDF with CRA 04 in place of the message's CRA, so only
+ciphertext || tag (12) with AES-128-GCM (the recipient opens it with meterfw.gbcs_host.decrypt_content) under the content key, the same KDF with CRA 04 in place of the message's CRA, so only
 the holder of Z (the sender and the one recipient) can read it. The key is new for every (originator,
 counter, recipient), and the IV (originator || 000000 || CRA) keeps a response and an alert that happen
 to share a counter apart: GCM must never see one key and IV twice. The caller's duty that remains: never
@@ -321,7 +321,7 @@ def content_key(z, originator, counter, recipient):
     return _key(z, originator, CRA_ENCRYPTION, counter, recipient)
 
 
-def _content_iv(originator, cra):
+def content_iv(originator, cra):
     return bytes(originator) + b"\x00\x00\x00" + bytes((cra,))
 
 
@@ -333,27 +333,9 @@ def encrypt_content(z, cra, counter, originator, recipient, message_code, plaint
     originator = _check_bytes(originator, ID_SIZE, "originator")
     recipient = _check_bytes(recipient, ID_SIZE, "recipient")
     key = content_key(z, originator, counter, recipient)
-    ciphertext, tag = gcm.encrypt(key, _content_iv(originator, cra), bytes(plaintext),
+    ciphertext, tag = gcm.encrypt(key, content_iv(originator, cra), bytes(plaintext),
                                   bytes((message_code >> 8, message_code & 0xFF)), MAC_SIZE)
-    return der.octet_string(ciphertext + tag)
-
-
-def decrypt_content(z, message):
-    """The plaintext of message.payload made by encrypt_content; gcm.InvalidTag (a ValueError) when the
-    payload was not encrypted for this z or was altered, is shorter than a tag, or is not an OCTET
-    STRING."""
-    from meterfw import der_decode  # the parties' side: a device never decrypts, so never loads it
-
-    try:
-        payload = der_decode.octets(message.payload)
-    except ValueError:
-        raise gcm.InvalidTag("encrypted content is not an OCTET STRING")
-    if len(payload) < MAC_SIZE:
-        raise gcm.InvalidTag("encrypted content shorter than its tag")
-    key = content_key(z, message.originator, message.counter, message.recipient)
-    code = message.message_code
-    return gcm.decrypt(key, _content_iv(message.originator, message.cra), payload[:-MAC_SIZE],
-                       bytes((code >> 8, code & 0xFF)), payload[-MAC_SIZE:])
+    return der.octet_string(ciphertext, tag)
 
 
 def _check_suite(suite):

@@ -22,8 +22,9 @@ Cheap checks first, fail closed, in this order; the first failing check decides 
     8a. and this device's type runs it (device_type given)   REJECT_UNSUPPORTED
     9. critical codes: signature by the role's DS anchor     REJECT_NO_ANCHOR, REJECT_BAD_SIGNATURE
    10. the table allows that role that code                  REJECT_NOT_AUTHORISED
-   10a. a third party's read asks for no more months than its consent REJECT_CONSENT_SCOPE (the read's
-       payload's first field is the months of history wanted; one without months is refused too)
+   10a. a third party's ECS17b read asks for no more months than its consent REJECT_CONSENT_SCOPE (the
+       read's payload's first field is the months of history wanted; one without months is refused too).
+       A GCS13a gas register read has no history to bound: the consent alone lets it through
    10b. the validator, if any, accepts the payload: credential replacement (meterfw.ownership) checks
        the new certificates here, so a bad one changes nothing, and the device's role (meterfw.esme)
        checks its own payloads and refuses codes it does not run; it returns a reason
@@ -301,7 +302,8 @@ class DevicePipeline:
         if role not in rule[authorisation.ROLES]:
             return self._reject(REJECT_NOT_AUTHORISED, message, role)
         # 10a. a third party reads no further back than its consent allows
-        if consent is not None and _months_asked(message.payload) > consent.months:
+        if (consent is not None and message.message_code == authorisation.READ_IMPORT_REGISTERS
+                and _months_asked(message.payload) > consent.months):
             return self._reject(REJECT_CONSENT_SCOPE, message, role)
         # 10b. the payload's own checks, before anything is written
         plan = None

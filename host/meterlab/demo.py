@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from meterfw import authorisation, der, esme_host, gas_host, gbcs, gsme, pipeline, roles
+from meterfw import authorisation, der, esme_host, gas_host, gbcs, gbcs_host, gsme, pipeline, roles
 from meterlab import capture
 from meterlab.boards.descriptions import load_board
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio, deploy_to_state
@@ -193,7 +193,7 @@ def _story(root, narrator):
         result = submit(supplier_a, "esme", authorisation.READ_IMPORT_REGISTERS, esme_host.read())
         answer = gbcs.parse(result.response)
         narrator.check(gbcs.verify_mac(answer, z(supplier_a, "esme")), "the read's answer carries the meter's MAC for A")
-        reading = esme_host.parse_read(gbcs.decrypt_content(z(supplier_a, "esme"), answer))
+        reading = esme_host.parse_read(gbcs_host.decrypt_content(z(supplier_a, "esme"), answer))
         narrator.check(reading.tariff == tariff, f"decrypted by A alone: {reading.import_wh} Wh imported, "
                                                  f"the new tariff in force")
 
@@ -207,7 +207,7 @@ def _story(root, narrator):
             BoardClient(home).consent_grant(3, int(time.time()) + 86400, *certificates)
         narrator.say("the consumer grants 3 months at the meter's in-home port (no WAN party can)")
         result = submit(third, "esme", authorisation.READ_IMPORT_REGISTERS, esme_host.read(3))
-        reading = esme_host.parse_read(gbcs.decrypt_content(z(third, "esme"), gbcs.parse(result.response)))
+        reading = esme_host.parse_read(gbcs_host.decrypt_content(z(third, "esme"), gbcs.parse(result.response)))
         narrator.check(result.reason == pipeline.ACCEPT and reading.tariff is None,
                        f"with consent: {len(reading.days)} daily totals, energy only (no tariff, no balance)")
         result = submit(third, "esme", authorisation.READ_IMPORT_REGISTERS, esme_host.read(4))
@@ -242,7 +242,7 @@ def _story(root, narrator):
                        "the gas meter verified A's signature and closed its valve (gpio 0)")
         time.sleep(gsme.WAKE_INTERVAL_S / SCALE + 1)  # a poll after the close refreshes the GPF's mirror
         result = submit(supplier_a, "chf", authorisation.READ_GPF)
-        content = gbcs.decrypt_content(z(supplier_a, "chf"), gbcs.parse(result.response))
+        content = gbcs_host.decrypt_content(z(supplier_a, "chf"), gbcs.parse(result.response))
         age, _, _, valve_open = gas_host.parse_gpf_read(content)
         narrator.check(not valve_open, f"the GPF answers from its mirror at once: valve closed, "
                                                            f"data {age} s old; the gas meter was not woken")

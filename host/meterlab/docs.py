@@ -2,7 +2,7 @@
 rewrites them, and tests/test_authorisation_table.py fails when a committed one is stale."""
 import sys
 
-from meterfw import authorisation
+from meterfw import authorisation, authorisation_names
 from meterlab.paths import REPO_ROOT
 
 AUTHORISATION_DOC = REPO_ROOT / "docs" / "authorisation.md"
@@ -21,7 +21,7 @@ def authorisation_markdown():
         "| message code | use case | roles that may send it | signed | sensitive response | run by |",
         "|---|---|---|---|---|---|",
     ]
-    for code, name, role_names, signed, sensitive, devices in authorisation.rows():
+    for code, name, role_names, signed, sensitive, devices in authorisation_names.rows():
         lines.append("| 0x%04X | %s | %s | %s | %s | %s |" % (
             code, name, ", ".join(role_names), "yes" if signed else "no (MAC only)", "yes" if sensitive else "no",
             ", ".join(devices)))

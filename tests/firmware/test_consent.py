@@ -1,5 +1,5 @@
 # meterfw.consent and third parties in the pipeline and responses, under pytest and on MicroPython.
-from meterfw import authorisation, der, gbcs, pipeline, roles, store
+from meterfw import authorisation, der, gbcs, gbcs_host, pipeline, roles, store
 from meterfw.consent import MAX_CONSENTS, ConsentStore
 from meterfw.crypto import gcm
 from meterfw.response import Responder
@@ -55,6 +55,15 @@ def test_bad_grants_change_nothing_and_slots_are_bounded():
     assert consents.find(TP) is None
 
 
+def test_a_third_party_reads_a_gas_register_with_consent_and_no_months():
+    p, consents, _ = setup()
+    read = command(roles.OTHER, authorisation.READ_GAS_REGISTER, 2, payload=der.EMPTY, originator=TP)
+    assert p.process(read).reason == pipeline.REJECT_UNKNOWN_ORIGINATOR
+    grant(consents, months=1)
+    decision = p.process(command(roles.OTHER, authorisation.READ_GAS_REGISTER, 3, payload=der.EMPTY, originator=TP))
+    assert decision.accepted and decision.role == roles.OTHER and decision.consent.months == 1
+
+
 def setup(clock=None):
     anchors = make_anchors()
     consents = ConsentStore(store.MemoryStorage(), clock or Clock())
@@ -76,8 +85,8 @@ def test_third_party_reads_only_with_consent_and_gets_it_encrypted_to_itself():
     response = gbcs.parse(responder.respond(decision, b"\x00six months of readings"))
     z = party_z(THIRD_PARTY_KA)
     assert response.recipient == TP and gbcs.verify_mac(response, z)
-    assert gbcs.decrypt_content(z, response) == b"\x00six months of readings"
-    raised(gcm.InvalidTag, gbcs.decrypt_content, party_z(KA_KEYS[roles.SUPPLIER]), response)  # not the supplier's
+    assert gbcs_host.decrypt_content(z, response) == b"\x00six months of readings"
+    raised(gcm.InvalidTag, gbcs_host.decrypt_content, party_z(KA_KEYS[roles.SUPPLIER]), response)  # not the supplier's
     # its own counter: a replay is refused, and nobody else's counter moved
     assert p.process(read(2)).reason == pipeline.REJECT_REPLAY
     # no further back than granted; nothing but reads

@@ -1,6 +1,6 @@
 # meterfw.endpoint and the board protocol's GBCS path through DeviceCore. Runs under pytest and on
 # MicroPython: a frame in, the pipeline's decision, the executor, the response out.
-from meterfw import authorisation, der, gbcs, pipeline, roles
+from meterfw import authorisation, der, gbcs, gbcs_host, pipeline, roles
 from meterfw import link_host as link
 from meterfw.device import DeviceCore
 from meterfw.endpoint import STATUS_FAILED, STATUS_OK, CommandRecorder, GbcsEndpoint, RejectLog
@@ -57,7 +57,7 @@ def test_executor_failure_is_answered_as_failed_and_not_retried():
     decision, response = endpoint.handle(frame)
     assert decision.accepted and endpoint.failed == 1
     answer = gbcs.parse(response)
-    assert gbcs.decrypt_content(party_z(KA_KEYS[S]), answer) == der.encode([STATUS_FAILED])
+    assert gbcs_host.decrypt_content(party_z(KA_KEYS[S]), answer) == der.encode([STATUS_FAILED])
     assert endpoint.handle(frame)[0].reason == pipeline.REJECT_REPLAY
     assert counters.counter(S) == 9
 

@@ -1,6 +1,6 @@
 # Tests of meterfw.pipeline and meterfw.authorisation that run unchanged under pytest and on MicroPython
 # (plain test_* functions, plain asserts). Stores are the in-memory fakes of pipeline_fakes.
-from meterfw import authorisation, gbcs, pipeline, roles
+from meterfw import authorisation, authorisation_names, gbcs, pipeline, roles
 from meterfw.crypto import p256
 from mpcheck import flip, pseudo_random_bytes
 from pipeline_fakes import (DEVICE, DEVICE_KA, DS_KEYS, OTHER_DEVICE, STRANGER, FakeCounters, command,
@@ -223,7 +223,7 @@ def test_authorisation_table():
         assert not authorisation.allowed(roles.ACCESS_CONTROL_BROKER, code)
     assert authorisation.allowed(roles.TRANSITIONAL_COS, 0x0107)
     assert authorisation.allowed(roles.RECOVERY, 0x0108)
-    rows = authorisation.rows()
+    rows = authorisation_names.rows()
     assert [row[0] for row in rows] == sorted(row[0] for row in rows)
     for code, name, names, signed, sensitive, devices in rows:
         assert authorisation.rule(code)[authorisation.SIGNED] == signed

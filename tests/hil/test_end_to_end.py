@@ -9,7 +9,7 @@ Only what a board does over its own serial port is asked here (no HAN between bo
 can be a real board while the others are virtual."""
 import pytest
 
-from meterfw import authorisation, der, der_decode, endpoint, esme_host, gbcs, pipeline, roles
+from meterfw import authorisation, der, der_decode, endpoint, esme_host, gbcs, gbcs_host, pipeline, roles
 from meterlab.client import BoardClient
 from meterlab.commission import commission
 from meterlab.csp import Csp
@@ -92,7 +92,7 @@ def test_the_supplier_reads_the_meter_and_only_it_can_read_the_answer(site, role
     z = supplier.keys.exchange("meter-ka", commands.device_keys(dcc.register.device(meter))[2])
     answer = gbcs.parse(result.response)
     assert gbcs.verify_mac(answer, z) and answer.recipient == supplier.eui64
-    assert der_decode.answer(gbcs.decrypt_content(z, answer))[0] == endpoint.STATUS_OK  # encrypted to the supplier
+    assert der_decode.answer(gbcs_host.decrypt_content(z, answer))[0] == endpoint.STATUS_OK  # encrypted to the supplier
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -9,7 +9,7 @@ an encrypted answer with its own key, which the DCC never holds.
 """
 import contextlib
 
-from meterfw import authorisation, gbcs, pipeline
+from meterfw import authorisation, gbcs, gbcs_host, pipeline
 from meterlab.client import BoardClient
 from meterlab.csp import Csp
 from meterlab.dcc import requests
@@ -114,5 +114,5 @@ class ServiceUser:
         if not gbcs.verify_mac(response, z):
             raise UserError("the answer's MAC does not verify with this party's key")
         if authorisation.sensitive_response(code):
-            return device, gbcs.decrypt_content(z, response)
+            return device, gbcs_host.decrypt_content(z, response)
         return device, bytes(response.payload)

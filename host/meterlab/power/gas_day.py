@@ -13,7 +13,7 @@ bound the frames of each code a day; and the ledger caps the MAC checks, verifie
 may pay for at the day's allowance. What it cannot refuse is the radio: every frame the hub hands it is
 heard before it can be judged, so the worst day adds those bytes to the allowance.
 """
-from meterfw import authorisation, gsme, han, ledger
+from meterfw import authorisation, authorisation_names, gsme, han, ledger
 from meterfw.gsme_poll import MAX_HEARD_A_WAKE
 
 WAKES_A_DAY = 86400 // gsme.WAKE_INTERVAL_S
@@ -50,7 +50,7 @@ def frames_a_day_at_most(thresholds):
     the DCC's thresholds route of the codes a gas meter runs (each code's total over all users)."""
     schedule = WAKES_A_DAY * gsme.QUEUED_PER_WAKE
     routed = 0
-    for code, *_ in authorisation.rows():
+    for code, *_ in authorisation_names.rows():
         if authorisation.runs("gsme", code):
             routed += thresholds.total.get(code, thresholds.total["default"]) * 86400 / thresholds.window
     return int(min(schedule, routed))
