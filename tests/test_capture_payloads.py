@@ -10,7 +10,7 @@ import subprocess
 from capture_check import TSHARK, expert_notes, needs_tshark, tshark_fields
 from meterfw import authorisation, der, endpoint, esme, esme_host, gbcs, gpf, gsme, ledger, ownership, pipeline, roles, store
 from meterlab.capture import OUTBOUND, INBOUND, Capture
-from pipeline_fakes import DEVICE, KA_KEYS, PARTY_IDS, command, party_z
+from pipeline_fakes import DEVICE, KA_KEYS, command, party_z
 
 S = roles.SUPPLIER
 NOW = 1_800_000_000

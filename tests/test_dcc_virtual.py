@@ -1,7 +1,6 @@
 """The DCC and the CSP with meters on virtual boards, end to end: a supplier's read, tariff, disconnect and
 reconnect; a DNO whose read works and whose tariff stops at the DCC, and at the meter when forced past
 it; and the CSP's own limits."""
-import json
 import time
 
 import pytest
@@ -86,7 +85,7 @@ def test_supplier_commands_end_to_end(system):
         return esme_host.parse_read(gbcs_host.decrypt_content(z, response))
 
     def relay():
-        return json.loads((board.state_dir / "gpio.json").read_text())["supply_relay"]
+        return board.gpio()["supply_relay"]
 
     first = read()
     assert first.supply and relay() == 1 and first.tariff == [(0, 25_000)]

@@ -4,7 +4,6 @@ every 5 s: it sleeps with its radio off, polls the hub's GPF on its schedule, ru
 it, and syncs the mirror the GPF answers reads from. Every command completes end to end through the DCC
 and the CSP, is retried as the HAN says (each fragment until the link acknowledges it; a lost answer
 handed again gets the meter's kept answer), and none is applied twice."""
-import json
 import time
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from meterfw import authorisation, der, esme_host, gas_host, gbcs, gbcs_host, gsme, pipeline, roles
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio
 from meterlab.client import BoardClient
-from meterlab.commission import commission
+from meterlab.commission import commission_site
 from meterlab.csp import Csp
 from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import QUEUED, ROUTED, Dcc, command_request
@@ -27,14 +26,6 @@ SCALE = 360  # a 30-minute sleep lasts 5 s
 START = 1_795_564_800 + 600  # 2026-11-25 00:10 UTC, meter time: the test stays inside one meter day
 WAKE_REAL_S = gsme.WAKE_INTERVAL_S / SCALE
 CLOCK = [0.0, START, SCALE]  # (real, start, scale): every board's --clock, set when the boards start
-
-
-def address(board):
-    return bytes.fromhex(board.mac.replace(":", ""))
-
-
-def gpio(board):
-    return json.loads((board.state_dir / "gpio.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +50,13 @@ def site(tmp_path_factory):
     thresholds = Thresholds.defaults_with(per_user={"0x00A0": 20_000})
     dcc = Dcc(home / "dcc", smki, PASSPHRASE, csp, thresholds=thresholds)
     try:
-        ids = {}
         for board in boards.values():
             board.start()
-        for role, board in boards.items():
-            with BoardConnection(board.url, timeout=30.0) as connection:
-                client = BoardClient(connection)
-                ids[role] = commission(client, smki, device_ca, parties, dcc.register, role,
-                                       progress=lambda *_: None)["eui64"]
-                if role in ("chf", "gsme"):  # the gas meter and its hub pair over the HAN
-                    client.han_pair(address(boards["gsme" if role == "chf" else "chf"]))
+        ids = commission_site(boards, smki, device_ca, parties, dcc.register)  # the gas meter paired with its hub
         # the hub (its GPF) is reached on its own port; the meters only through it
         csp.endpoints[ids["chf"]] = boards["chf"].url
-        csp.endpoints[ids["esme"]] = (boards["chf"].url, address(boards["esme"]))
-        csp.endpoints[ids["gsme"]] = (boards["chf"].url, address(boards["gsme"]))
+        csp.endpoints[ids["esme"]] = (boards["chf"].url, boards["esme"].address)
+        csp.endpoints[ids["gsme"]] = (boards["chf"].url, boards["gsme"].address)
         yield {"dcc": dcc, "csp": csp, "boards": boards, "ids": ids, "supplier": supplier, "radio": radio}
     finally:
         csp.close()
@@ -145,7 +129,7 @@ def test_the_supplier_works_all_three_through_the_hub(site):
     assert valve_open
     close = collect(dcc, gas_id, submit(gas_id, authorisation.VALVE_CLOSE))
     assert (close.status, close.reason) == (ROUTED, pipeline.ACCEPT)
-    assert gpio(boards["gsme"]) == {"valve": 0}
+    assert boards["gsme"].gpio() == {"valve": 0}
 
     # the GPF answers from its mirror, at once, and says how old it is; the gas meter is not woken
     gas_status_before = status(boards["gsme"])

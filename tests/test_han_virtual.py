@@ -4,7 +4,6 @@ repeats), and the meter's own pipeline decides. A supplier takes ownership, read
 disconnects and reconnects through the hub with 10% of the radio's frames lost; the hub adds and strips
 nothing, so a frame injected at the hub without the DCC dies at the meter."""
 import asyncio
-import json
 
 import pytest
 
@@ -24,10 +23,6 @@ pytestmark = pytest.mark.virtual
 PASSPHRASE = "han"
 READ, TARIFF = authorisation.READ_IMPORT_REGISTERS, authorisation.TARIFF
 CONNECT, DISCONNECT = authorisation.SUPPLY_CONNECT, authorisation.SUPPLY_DISCONNECT
-
-
-def address(board):
-    return bytes.fromhex(board.mac.replace(":", ""))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +46,7 @@ def site(tmp_path_factory):
                 records[role] = commission(BoardClient(connection), smki, device_ca, parties, dcc.register, role,
                                            progress=lambda *_: None)
         meter_id = records["esme"]["eui64"]
-        csp.endpoints[meter_id] = (hub.url, address(meter))  # the meter only through its hub
+        csp.endpoints[meter_id] = (hub.url, meter.address)  # the meter only through its hub
         yield {"dcc": dcc, "csp": csp, "hub": hub, "meter": meter, "meter_id": meter_id, "supplier": supplier,
                "radio": radio}
     finally:
@@ -81,12 +76,12 @@ def test_a_supplier_works_a_meter_through_its_hub_over_a_lossy_radio(site):
     assert read().supply
     submit(TARIFF, esme_host.tariff([(0, 11_000), (36, 31_000)]))
     submit(DISCONNECT)
-    assert json.loads((site["meter"].state_dir / "gpio.json").read_text()) == {"supply_relay": 0}
+    assert site["meter"].gpio() == {"supply_relay": 0}
     thirteen_months = read(13)  # the biggest answer: about 1.2 KB back over the air
     assert not thirteen_months.supply and thirteen_months.tariff == [(0, 11_000), (36, 31_000)]
     assert len(thirteen_months.days) >= 365
     submit(CONNECT)
-    assert json.loads((site["meter"].state_dir / "gpio.json").read_text()) == {"supply_relay": 1}
+    assert site["meter"].gpio() == {"supply_relay": 1}
     totals = radio_stats(site["radio"])["totals"]
     assert totals["lost"] > 0 and totals["delivered"] >= 20  # frames were lost, and sent again
 
@@ -106,10 +101,10 @@ def test_the_hub_adds_nothing_and_only_hubs_relay(site):
                                   authorisation.SUPPLY_DISCONNECT, der.EMPTY), bytes(12))
     with BoardConnection(site["hub"].url, timeout=60.0) as connection:
         hub = BoardClient(connection)
-        assert hub.han_gbcs(address(site["meter"]), forged) == (pipeline.REJECT_BAD_MAC, None)
+        assert hub.han_gbcs(site["meter"].address, forged) == (pipeline.REJECT_BAD_MAC, None)
         with pytest.raises(BoardRefused, match="did not acknowledge"):
             hub.han_gbcs(bytes.fromhex("02aabbccddee"), forged)  # nobody at that address
     with BoardConnection(site["meter"].url, timeout=30.0) as connection:
         with pytest.raises(BoardRefused, match="only a comms hub relays"):
-            BoardClient(connection).han_gbcs(address(site["hub"]), forged)
-    assert json.loads((site["meter"].state_dir / "gpio.json").read_text()) == {"supply_relay": 1}
+            BoardClient(connection).han_gbcs(site["hub"].address, forged)
+    assert site["meter"].gpio() == {"supply_relay": 1}

@@ -45,10 +45,6 @@ def configure(radio, **settings):
     return asyncio.run(send())
 
 
-def address(board):
-    return bytes.fromhex(board.mac.replace(":", ""))
-
-
 @pytest.fixture(autouse=True)
 def clean_air(air):
     radio, boards = air
@@ -68,8 +64,8 @@ def test_unicast_from_hub_to_meter_is_acknowledged_and_heard(air):
     _, boards = air
     hub, esme = boards["chf"], boards["esme"]
     frame = bytes(range(250))  # the largest ESP-NOW frame, every byte value, 0x03 included
-    assert hub[1].radio_send(address(esme[0]), frame) is True
-    assert esme[1].radio_receive(timeout=5) == (address(hub[0]), frame)
+    assert hub[1].radio_send(esme[0].address, frame) is True
+    assert esme[1].radio_receive(timeout=5) == (hub[0].address, frame)
     expect_nothing(boards["gsme"][1])
 
 
@@ -77,7 +73,7 @@ def test_broadcast_reaches_every_other_board_that_listens(air):
     _, boards = air
     hub = boards["chf"]
     assert hub[1].radio_send(b"\xff" * 6, b"wake up") is True
-    assert boards["esme"][1].radio_receive(timeout=5) == (address(hub[0]), b"wake up")
+    assert boards["esme"][1].radio_receive(timeout=5) == (hub[0].address, b"wake up")
     # a battery gas meter's radio is off while it sleeps between polls (gas_io): it hears nothing
     expect_nothing(boards["gsme"][1])
 
@@ -85,11 +81,11 @@ def test_broadcast_reaches_every_other_board_that_listens(air):
 def test_frames_over_250_bytes_are_refused_by_the_board(air):
     _, boards = air
     hub, esme = boards["chf"], boards["esme"]
-    request = bytes((link.RADIO_SEND,)) + address(esme[0]) + b"x" * 251
+    request = bytes((link.RADIO_SEND,)) + esme[0].address + b"x" * 251
     answer = hub[1].connection.request(request, timeout=5, accept=lambda frame: frame[0] == link.ERROR)
     assert answer == link.error(link.RADIO_SEND, link.ERR_TOO_LONG)
     with pytest.raises(ValueError, match="250"):
-        hub[1].radio_send(address(esme[0]), b"x" * 251)
+        hub[1].radio_send(esme[0].address, b"x" * 251)
     expect_nothing(esme[1])
 
 
@@ -102,7 +98,7 @@ def test_total_loss_drops_every_frame(air):
     radio, boards = air
     configure(radio, loss=1.0)
     hub, esme = boards["chf"], boards["esme"]
-    assert [hub[1].radio_send(address(esme[0]), b"lost %d" % i) for i in range(5)] == [False] * 5
+    assert [hub[1].radio_send(esme[0].address, b"lost %d" % i) for i in range(5)] == [False] * 5
     expect_nothing(esme[1])
 
 
@@ -110,12 +106,12 @@ def test_duplication_delivers_twice_and_corruption_flips_bits(air):
     radio, boards = air
     hub, esme = boards["chf"], boards["esme"]
     configure(radio, duplicate=1.0)
-    assert hub[1].radio_send(address(esme[0]), b"once") is True
+    assert hub[1].radio_send(esme[0].address, b"once") is True
     assert [esme[1].radio_receive(timeout=5)[1] for _ in range(2)] == [b"once", b"once"]
 
     configure(radio, duplicate=0.0, corrupt=1.0)
     original = b"\x00" * 32
-    assert hub[1].radio_send(address(esme[0]), original) is True
+    assert hub[1].radio_send(esme[0].address, original) is True
     _, heard = esme[1].radio_receive(timeout=5)
     assert len(heard) == len(original) and heard != original
 
@@ -123,8 +119,8 @@ def test_duplication_delivers_twice_and_corruption_flips_bits(air):
 def test_meters_answer_the_hub_too(air):
     _, boards = air
     hub, esme = boards["chf"], boards["esme"]
-    assert esme[1].radio_send(address(hub[0]), b"reading 42") is True
-    assert hub[1].radio_receive(timeout=5) == (address(esme[0]), b"reading 42")
+    assert esme[1].radio_send(hub[0].address, b"reading 42") is True
+    assert hub[1].radio_receive(timeout=5) == (esme[0].address, b"reading 42")
 
 
 def test_board_that_is_not_commissioned_stays_off_the_air(air, tmp_path):
@@ -135,8 +131,8 @@ def test_board_that_is_not_commissioned_stays_off_the_air(air, tmp_path):
         with BoardConnection(blank.url, timeout=5) as connection:
             client = BoardClient(connection)
             with pytest.raises(BoardRefused, match="not commissioned"):
-                client.radio_send(address(hub[0]), b"let me in")
-            assert hub[1].radio_send(address(blank), b"anyone there?") is True  # the radio acknowledges...
+                client.radio_send(hub[0].address, b"let me in")
+            assert hub[1].radio_send(blank.address, b"anyone there?") is True  # the radio acknowledges...
             expect_nothing(client)  # ...but the board passes nothing on to its host
 
 

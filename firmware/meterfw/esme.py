@@ -369,8 +369,8 @@ class ElectricityMeter:
     def _validate_read(self, values):
         if not values:
             return pipeline.ACCEPT, (0, None)
-        months = values[0]
         der_decode.check(values, *((int,) * len(values)))
+        months = values[0]
         if len(values) > 2 or not 1 <= months <= MAX_MONTHS:
             return pipeline.REJECT_BAD_PAYLOAD, None
         if len(values) == 1:

@@ -60,6 +60,7 @@ except ImportError:  # CPython
         return value
 
 
+import meterfw
 from meterfw import authorisation, gbcs, roles
 from meterfw.crypto import p256
 
@@ -130,8 +131,6 @@ _ANCHOR_KA = const(2)
 def _months_asked(payload):
     # a third party's read: the months of history its first field asks for; a read that says none, or
     # does not decode, asks for more than any consent gives
-    import meterfw
-
     try:
         values = meterfw.decoded(payload)
     except ValueError:

@@ -84,3 +84,20 @@ def commission(client, smki, device_ca, dcc_parties, register, role, suite="gbcs
     register.register(device_id, role, ds_certificate, ka_certificate, device_ca.name)
     progress(f"  registered with the DCC: device {device_id.hex()} as {role}")
     return register.device(device_id)
+
+
+def commission_site(boards, smki, device_ca, dcc_parties, register, timeout=30.0):
+    """Commission started virtual boards {role: board} (a comms hub "chf" and its meters), pairing the gas
+    meter with its hub over the HAN; {role: device ID}."""
+    from meterlab.client import BoardClient
+    from meterlab.transport import BoardConnection
+
+    ids = {}
+    for role, board in boards.items():
+        with BoardConnection(board.url, timeout=timeout) as connection:
+            client = BoardClient(connection)
+            ids[role] = commission(client, smki, device_ca, dcc_parties, register, role,
+                                   progress=lambda *_: None)["eui64"]
+            if role in ("chf", "gsme") and "chf" in boards and "gsme" in boards:
+                client.han_pair(boards["gsme" if role == "chf" else "chf"].address)
+    return ids

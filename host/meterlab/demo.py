@@ -28,7 +28,7 @@ from meterlab import capture
 from meterlab.boards.descriptions import load_board
 from meterlab.boards.virtual import VirtualBoard, VirtualRadio, deploy_to_state
 from meterlab.client import BoardClient
-from meterlab.commission import commission
+from meterlab.commission import commission_site
 from meterlab.csp import Csp
 from meterlab.dcc.anomaly import Thresholds
 from meterlab.dcc.service import QUARANTINED, QUEUED, REFUSED, ROUTED, Dcc, command_request
@@ -71,14 +71,6 @@ class Narrator:
             raise DemoFailed(f"step {self.number}: expected {text}")
         self.passed += 1
         print(f"   \u2713 {text}", flush=True)
-
-
-def _address(board):
-    return bytes.fromhex(board.mac.replace(":", ""))
-
-
-def _gpio(board):
-    return json.loads((board.state_dir / "gpio.json").read_text())
 
 
 def _connect(csp, board, home=False):
@@ -155,20 +147,14 @@ def _story(root, narrator):
         dcc = Dcc(root / "dcc", smki, DEMO_PASSPHRASE, csp, thresholds=thresholds)
 
         narrator.step("commissioning: each board makes its keys, the device CA certifies them, the DCC's anchors go in")
-        ids = {}
-        for role, board in boards.items():
-            with BoardConnection(board.url, timeout=30) as connection:
-                client = BoardClient(connection)
-                ids[role] = commission(client, smki, device_ca, parties, dcc.register, role,
-                                       progress=lambda *_: None)["eui64"]
-                if role in ("chf", "gsme"):  # the gas meter and its hub pair over the HAN
-                    client.han_pair(_address(boards["gsme" if role == "chf" else "chf"]))
+        ids = commission_site(boards, smki, device_ca, parties, dcc.register)  # the gas meter paired with its hub
+        for role in boards:
             narrator.check(dcc.register.device(ids[role]) is not None,
                            f"{role} commissioned as {ids[role].hex()} and registered with the DCC")
         narrator.check(not device_ca.key_present, "the device CA's key was destroyed when its quota ran out")
         csp.endpoints[ids["chf"]] = boards["chf"].url  # the meters are reached only through the hub
-        csp.endpoints[ids["esme"]] = (boards["chf"].url, _address(boards["esme"]))
-        csp.endpoints[ids["gsme"]] = (boards["chf"].url, _address(boards["gsme"]))
+        csp.endpoints[ids["esme"]] = (boards["chf"].url, boards["esme"].address)
+        csp.endpoints[ids["gsme"]] = (boards["chf"].url, boards["gsme"].address)
 
         narrator.step("supplier A takes ownership of all three (CS02b through the DCC and the hub)")
         for role in ("chf", "esme"):
@@ -234,11 +220,11 @@ def _story(root, narrator):
                        f"{len(routed)} reached the meter (the threshold), {len(quarantined)} held in quarantine")
         alarms = dcc.alarms()
         narrator.check(len(alarms) == 1, f"an alarm was raised: {alarms[0]['text'] if alarms else ''}")
-        narrator.check(_gpio(boards["esme"]).get("supply_relay") == 0, "the meter's relay is open (gpio 0)")
+        narrator.check(boards["esme"].gpio().get("supply_relay") == 0, "the meter's relay is open (gpio 0)")
 
         narrator.step("A closes the gas valve: queued by the hub's GPF, run at the meter's next poll")
         result = _collect(dcc, ids["gsme"], submit(supplier_a, "gsme", authorisation.VALVE_CLOSE), narrator)
-        narrator.check(result.reason == pipeline.ACCEPT and _gpio(boards["gsme"]) == {"valve": 0},
+        narrator.check(result.reason == pipeline.ACCEPT and boards["gsme"].gpio() == {"valve": 0},
                        "the gas meter verified A's signature and closed its valve (gpio 0)")
         time.sleep(gsme.WAKE_INTERVAL_S / SCALE + 1)  # a poll after the close refreshes the GPF's mirror
         result = submit(supplier_a, "chf", authorisation.READ_GPF)

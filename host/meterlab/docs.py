@@ -2,7 +2,7 @@
 rewrites them, and tests/test_authorisation_table.py fails when a committed one is stale."""
 import sys
 
-from meterfw import authorisation, authorisation_names
+from meterfw import authorisation_names
 from meterlab.paths import REPO_ROOT
 
 AUTHORISATION_DOC = REPO_ROOT / "docs" / "authorisation.md"

@@ -208,6 +208,15 @@ class VirtualBoard:
         self.mac = None
         self._registry_entry = None
 
+    @property
+    def address(self):
+        """The board's radio (HAN) address as bytes: what a hub is paired with. None before start()."""
+        return None if self.mac is None else bytes.fromhex(self.mac.replace(":", ""))
+
+    def gpio(self):
+        """{pin name: level} the firmware last drove (STATE/gpio.json): the relay, the valve."""
+        return json.loads((self.state_dir / "gpio.json").read_text())
+
     def start(self):
         node = check_harness()
         hardware = prepare_state(self.state_dir, self.board, self.requested_mac)
